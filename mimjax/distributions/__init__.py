@@ -1,0 +1,34 @@
+"""Distributions and priors (the only mimjax package that imports distrax).
+
+Constructors return `distrax.Distribution`s whose event is the last axis (or
+the trailing `event_ndims` axes), so `log_prob` of a `[B, ...]` batch is `[B]`.
+Learnable priors are Flax modules that return such a distribution.
+"""
+
+from mimjax.distributions._conditionals import bernoulli
+from mimjax.distributions._conditionals import categorical
+from mimjax.distributions._conditionals import diag_gaussian
+from mimjax.distributions._conditionals import gaussian_mixture
+from mimjax.distributions._conditionals import is_reparameterized
+from mimjax.distributions._conditionals import scale_from_raw
+from mimjax.distributions._conditionals import standard_normal
+from mimjax.distributions._conditionals import uniform_mixture
+from mimjax.distributions._priors import GaussianMixturePrior
+from mimjax.distributions._priors import StandardNormalPrior
+from mimjax.distributions._priors import VampPrior
+from mimjax.distributions._priors import data_initializer
+
+__all__ = (
+    "GaussianMixturePrior",
+    "StandardNormalPrior",
+    "VampPrior",
+    "bernoulli",
+    "categorical",
+    "data_initializer",
+    "diag_gaussian",
+    "gaussian_mixture",
+    "is_reparameterized",
+    "scale_from_raw",
+    "standard_normal",
+    "uniform_mixture",
+)

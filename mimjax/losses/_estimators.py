@@ -1,0 +1,50 @@
+"""Single-sample estimators used inside the MIM objectives."""
+
+import jax
+import jax.numpy as jnp
+
+
+def jensen_log_marginal(log_p_x_given_z, log_p_z, log_q_z_given_x):
+  """Jensen lower bound on log q(x) for the decoder marginal (thesis eq 3.25).
+
+  With q(x) = E_{p(z)}[p(x|z)] and an importance sample z ~ q(z|x),
+
+    log q(x) >= E_{q(z|x)}[log p(x|z) + log p(z) - log q(z|x)],
+
+  and one sample of the bracket is the estimate returned here (Sec. 3.6.2).
+
+  Args:
+    log_p_x_given_z: `[B]` log p(x|z) at the importance sample z.
+    log_p_z: `[B]` log p(z) at the same z.
+    log_q_z_given_x: `[B]` log q(z|x) at the same z.
+
+  Returns:
+    `[B]` single-sample estimate of the bound on log q(x).
+  """
+  return log_p_x_given_z + log_p_z - log_q_z_given_x
+
+
+def score_function_surrogate(loss, log_prob, *, baseline=0.0):
+  """Adds the REINFORCE gradient of a sampled loss (thesis eq 3.26).
+
+  For x ~ p_theta and a per-sample loss f_theta(x),
+
+    grad E[f(x)] = E[grad f(x) + (f(x) - b) grad log p_theta(x)],
+
+  for any baseline b independent of x. The returned surrogate has the value of
+  `loss` and, under `jax.grad`, that gradient:
+
+    loss + sg(loss - b) * log_prob - sg((loss - b) * log_prob).
+
+  Args:
+    loss: `[B]` per-sample loss f(x) evaluated at the (stop-gradient) sample.
+    log_prob: `[B]` log p_theta(x) of that sample under its sampling
+      distribution, differentiable in theta.
+    baseline: scalar or `[B]` control variate b; gradients do not flow into it.
+
+  Returns:
+    `[B]` surrogate with the same value as `loss`.
+  """
+  centred = jax.lax.stop_gradient(loss - baseline)
+  return loss + centred * log_prob - jax.lax.stop_gradient(centred * log_prob)
+

@@ -1,0 +1,19 @@
+"""Objectives: (model, loss, sampling scheme) -> loss_fn(params, batch, key).
+
+`make_loss_fn` draws the samples a loss needs from the model and the anchors,
+evaluates every log-density once, and hands them to `mimjax.losses`.
+"""
+
+from mimjax.objectives._latent import LOSSES
+from mimjax.objectives._latent import LatentTerms
+from mimjax.objectives._latent import decoder_terms
+from mimjax.objectives._latent import encoder_terms
+from mimjax.objectives._latent import make_loss_fn
+
+__all__ = (
+    "LOSSES",
+    "LatentTerms",
+    "decoder_terms",
+    "encoder_terms",
+    "make_loss_fn",
+)

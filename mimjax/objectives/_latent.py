@@ -1,0 +1,220 @@
+"""Sampling schemes and objectives for `LatentVariableModel`-like models."""
+
+import dataclasses
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from mimjax import distributions
+from mimjax import losses
+
+LOSSES = ("vae", "amim", "mim", "vae_h", "mim_h", "ce")
+_SYMMETRIC = ("mim", "mim_h", "ce")
+
+
+@flax.struct.dataclass
+class LatentTerms:
+  """Log-densities at one batch of samples (every field `[B]`).
+
+  `log_q_x` is log q(x) for a parametric q(x), else the Jensen estimate of
+  the decoder marginal at the importance sample z' (eq 3.25).
+  """
+
+  log_p_x_given_z: jax.Array
+  log_p_z: jax.Array
+  log_q_z_given_x: jax.Array
+  log_q_x: jax.Array
+  # log-probability of the sampled x under the sampling decoder, for
+  # REINFORCE (zeros on encoder samples, where x is data).
+  log_prob_x_sample: jax.Array
+
+  @property
+  def log_p_joint(self):
+    return self.log_p_x_given_z + self.log_p_z
+
+  @property
+  def log_q_joint(self):
+    return self.log_q_z_given_x + self.log_q_x
+
+
+def _log_q_x(model, params, x, q_z_given_x, key, prior):
+  """log q(x): parametric, or the Jensen bound with z' ~ q(z|x)."""
+  data_prior = model.apply(params, method="data_prior")
+  if data_prior is not None:
+    return data_prior.log_prob(x)
+  z_is = q_z_given_x.sample(seed=key)
+  return losses.jensen_log_marginal(
+      model.apply(params, z_is, method="decode").log_prob(x),
+      prior.log_prob(z_is),
+      q_z_given_x.log_prob(z_is),
+  )
+
+
+def encoder_terms(model, params, x, key):
+  """Terms on encoder samples x ~ P(x) (data), z ~ q(z|x) (reparameterised).
+
+  With the decoder marginal, the importance sample is z itself (Alg. 3
+  line 3), so log q(z|x) cancels exactly inside `losses.mim`.
+
+  Args:
+    model: a `LatentVariableModel`-like Flax module.
+    params: its variables.
+    x: `[B, *x_shape]` data batch.
+    key: PRNG key.
+
+  Returns:
+    (`LatentTerms`, z `[B, d]`, q(z|x) distribution).
+  """
+  q = model.apply(params, x, method="encode")
+  z = q.sample(seed=key)
+  prior = model.apply(params, method="latent_prior")
+  log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
+  log_p_z = prior.log_prob(z)
+  log_q_z_given_x = q.log_prob(z)
+  data_prior = model.apply(params, method="data_prior")
+  if data_prior is None:
+    log_q_x = losses.jensen_log_marginal(
+        log_p_x_given_z, log_p_z, log_q_z_given_x
+    )
+  else:
+    log_q_x = data_prior.log_prob(x)
+  terms = LatentTerms(
+      log_p_x_given_z=log_p_x_given_z,
+      log_p_z=log_p_z,
+      log_q_z_given_x=log_q_z_given_x,
+      log_q_x=log_q_x,
+      log_prob_x_sample=jnp.zeros_like(log_p_x_given_z),
+  )
+  return terms, z, q
+
+
+def decoder_terms(model, params, latent_anchor, batch_size, key):
+  """Terms on decoder samples z ~ P(z), x ~ p(x|z) (Alg. 1, 3).
+
+  Continuous x is reparameterised, so gradients flow through x into the
+  decoder (Sec. 3.6.3). Discrete x (e.g. Bernoulli) is a stop-gradient sample
+  whose log-probability is returned for the REINFORCE term of eq 3.26.
+
+  Args:
+    model: a `LatentVariableModel`-like Flax module.
+    params: its variables.
+    latent_anchor: P(z), any object with `sample(seed=, sample_shape=)`.
+    batch_size: number of decoder samples.
+    key: PRNG key.
+
+  Returns:
+    (`LatentTerms`, x `[B, *x_shape]`, z `[B, d]`).
+  """
+  k_z, k_x, k_is = jax.random.split(key, 3)
+  z = jax.lax.stop_gradient(
+      latent_anchor.sample(seed=k_z, sample_shape=(batch_size,))
+  )
+  p_x = model.apply(params, z, method="decode")
+  x = p_x.sample(seed=k_x)
+  reparameterized = distributions.is_reparameterized(p_x)
+  if not reparameterized:
+    x = jax.lax.stop_gradient(x)
+  log_p_x_given_z = p_x.log_prob(x)
+  prior = model.apply(params, method="latent_prior")
+  q = model.apply(params, x, method="encode")
+  terms = LatentTerms(
+      log_p_x_given_z=log_p_x_given_z,
+      log_p_z=prior.log_prob(z),
+      log_q_z_given_x=q.log_prob(z),
+      log_q_x=_log_q_x(model, params, x, q, k_is, prior),
+      log_prob_x_sample=(
+          jnp.zeros_like(log_p_x_given_z)
+          if reparameterized
+          else log_p_x_given_z
+      ),
+  )
+  return terms, x, z
+
+
+def _per_example(loss, terms, beta):
+  """Dispatches a loss name to `mimjax.losses` on one half's terms."""
+  t = terms
+  if loss == "vae":
+    return losses.neg_elbo(
+        t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, beta=beta
+    )
+  if loss in ("mim", "amim"):
+    return losses.mim(
+        t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x, beta=beta
+    )
+  if loss == "vae_h":
+    return losses.vae_plus_entropy(
+        t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, t.log_q_x, beta=beta
+    )
+  if loss == "mim_h":
+    return losses.mim_minus_entropy(
+        t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x, beta=beta
+    )
+  if loss == "ce":
+    return losses.cross_entropy(t.log_p_joint, t.log_q_joint)
+  raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
+
+
+def _summaries(prefix, terms, per_example):
+  out = {f"{prefix}/loss": jnp.mean(per_example)}
+  for field in dataclasses.fields(terms):
+    if field.name != "log_prob_x_sample":
+      out[f"{prefix}/{field.name}"] = jnp.mean(getattr(terms, field.name))
+  out[f"{prefix}/r_mim"] = jnp.mean(
+      losses.consistency_regularizer(terms.log_p_joint, terms.log_q_joint)
+  )
+  return out
+
+
+def make_loss_fn(
+    model, *, loss, latent_anchor=None
+) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
+  """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
+
+  Sampling schemes:
+    * "vae", "amim", "vae_h": encoder samples only, M_S^q = P(x) q(z|x);
+    * "mim", "mim_h", "ce": the mixture M_S: the batch's B data points with
+      z ~ q(z|x), plus B decoder samples z ~ P(z), x ~ p(x|z); the loss is
+      1/2 (mean over encoder half + mean over decoder half) (Alg. 1, 3).
+
+  Reductions are plain means over the (global) batch, so the value is the
+  same whether the batch lives on one device or is sharded over many.
+
+  Args:
+    model: a `LatentVariableModel`-like Flax module.
+    loss: one of `LOSSES`.
+    latent_anchor: P(z) for decoder samples (needed by symmetric losses).
+
+  Returns:
+    The loss function. `batch` is a dict with "x" `[B, *x_shape]`; `aux`
+    holds the mean of every log-density term, each half's loss and R_MIM
+    (eq 3.16, a diagnostic), and beta.
+  """
+  if loss not in LOSSES:
+    raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
+  symmetric = loss in _SYMMETRIC
+  if symmetric and latent_anchor is None:
+    raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
+
+  def loss_fn(params, batch, key, beta=1.0):
+    x = batch["x"]
+    k_enc, k_dec = jax.random.split(key)
+    enc, _, q = encoder_terms(model, params, x, k_enc)
+    enc_loss = _per_example(loss, enc, beta)
+    aux = _summaries("enc", enc, enc_loss)
+    aux["posterior_std"] = jnp.mean(q.stddev())
+    aux["beta"] = jnp.asarray(beta, jnp.float32)
+    total = jnp.mean(enc_loss)
+    if symmetric:
+      dec, _, _ = decoder_terms(model, params, latent_anchor, x.shape[0], k_dec)
+      dec_loss = losses.score_function_surrogate(
+          _per_example(loss, dec, beta), dec.log_prob_x_sample
+      )
+      aux.update(_summaries("dec", dec, dec_loss))
+      total = 0.5 * (total + jnp.mean(dec_loss))
+    aux["loss"] = total
+    return total, aux
+
+  return loss_fn
