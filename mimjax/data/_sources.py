@@ -1,0 +1,196 @@
+"""Device-resident data sources for the low-dimensional experiments."""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mimjax.data import _local
+from mimjax.data import _pca
+
+
+def gmm_means(dim, num_components=5):
+  """Component means of the thesis's GMM anchor (Sec. 4.2, 5.3.1).
+
+  As in the authors' code: the first two coordinates place one component at
+  the origin and the rest on the unit circle at angles 2 pi k / K,
+  k = 0..K-2 (so the ring is not symmetric); coordinates 3..d hold the large
+  constant offsets linspace(-50, 50, K d) reshaped to [K, d].
+
+  Args:
+    dim: data dimension d >= 2.
+    num_components: K.
+
+  Returns:
+    `[K, d]` float32 means.
+  """
+  if dim < 2:
+    raise ValueError(f"GMM anchor needs dim >= 2, got {dim}")
+  k = num_components
+  means = np.linspace(-50.0, 50.0, k * dim).reshape(k, dim)
+  angles = 2 * np.pi * np.arange(k - 1) / k
+  ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+  means[:, :2] = np.concatenate([np.zeros((1, 2)), ring], axis=0)
+  return means.astype(np.float32)
+
+
+def _sample_gmm(key, means, std, n):
+  k_label, k_noise = jax.random.split(key)
+  labels = jax.random.randint(k_label, (n,), 0, means.shape[0])
+  noise = std * jax.random.normal(k_noise, (n, means.shape[1]))
+  return {"x": means[labels] + noise, "label": labels}
+
+
+@dataclasses.dataclass(frozen=True)
+class GMMSource:
+  """Fresh samples from an isotropic GMM anchor P(x) at every batch.
+
+  Each epoch is `samples_per_epoch` new points (the thesis's 10000); the
+  validation and test sets are drawn once from their own fixed keys.
+  """
+
+  means: np.ndarray
+  std: float
+  batch_size: int
+  samples_per_epoch: int
+  num_eval: int
+  seed: int = 0
+
+  @property
+  def steps_per_epoch(self):
+    return self.samples_per_epoch // self.batch_size
+
+  @property
+  def x_shape(self):
+    return (self.means.shape[1],)
+
+  def start_epoch(self, key):
+    return key
+
+  def batch(self, epoch_state, step):
+    key = jax.random.fold_in(epoch_state, step)
+    return _sample_gmm(key, jnp.asarray(self.means), self.std, self.batch_size)
+
+  def _fixed(self, split_id, n):
+    key = jax.random.fold_in(jax.random.key(self.seed), split_id)
+    return jax.device_get(_sample_gmm(key, jnp.asarray(self.means), self.std, n))
+
+  @property
+  def train_eval(self):
+    """A fixed sample of training data for k-NN fitting."""
+    return self._fixed(1, self.num_eval)
+
+  @property
+  def validation(self):
+    return self._fixed(2, self.num_eval)
+
+  @property
+  def test(self):
+    return self._fixed(3, self.num_eval)
+
+  def log_density(self, x):
+    """log P(x) of the anchor, `[N, d]` -> `[N]` (for contour plots)."""
+    x = np.asarray(x, np.float64)[:, None, :]
+    sq = np.sum((x - self.means[None]) ** 2, -1) / self.std**2
+    d = self.means.shape[1]
+    log_comp = -0.5 * sq - d * np.log(self.std * math.sqrt(2 * math.pi))
+    m = log_comp.max(1, keepdims=True)
+    return (m[:, 0] + np.log(np.exp(log_comp - m).mean(1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySource:
+  """A fixed training array, reshuffled every epoch on device (drop-last)."""
+
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_val: np.ndarray
+  y_val: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  batch_size: int
+
+  def __post_init__(self):
+    for name in ("x_train", "x_val", "x_test"):
+      a = getattr(self, name)
+      if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if len(self.x_train) < self.batch_size:
+      raise ValueError(
+          f"{len(self.x_train)} training examples < batch size "
+          f"{self.batch_size}"
+      )
+
+  @property
+  def steps_per_epoch(self):
+    return len(self.x_train) // self.batch_size
+
+  @property
+  def x_shape(self):
+    return tuple(self.x_train.shape[1:])
+
+  def start_epoch(self, key):
+    return jax.random.permutation(key, len(self.x_train))
+
+  def batch(self, epoch_state, step):
+    idx = jax.lax.dynamic_slice_in_dim(
+        epoch_state, step * self.batch_size, self.batch_size
+    )
+    return {
+        "x": jnp.asarray(self.x_train)[idx],
+        "label": jnp.asarray(self.y_train)[idx],
+    }
+
+  @property
+  def train_eval(self):
+    return {"x": self.x_train, "label": self.y_train}
+
+  @property
+  def validation(self):
+    return {"x": self.x_val, "label": self.y_val}
+
+  @property
+  def test(self):
+    return {"x": self.x_test, "label": self.y_test}
+
+
+def make_source(config, *, batch_size):
+  """Builds a device source from a `config.data` section.
+
+  Args:
+    config: ConfigDict with `name` in {"gmm", "pca"} and its fields.
+    batch_size: global training batch size.
+
+  Returns:
+    A `GMMSource` or `ArraySource`.
+  """
+  if config.name == "gmm":
+    return GMMSource(
+        means=gmm_means(config.dim, config.num_components),
+        std=config.std,
+        batch_size=batch_size,
+        samples_per_epoch=config.samples_per_epoch,
+        num_eval=config.num_eval,
+        seed=config.seed,
+    )
+  if config.name == "pca":
+    arrays = _local.load_arrays(config.dataset, config.dir)
+    x_train = arrays["x_train"].reshape(len(arrays["x_train"]), -1) / 255.0
+    x_test = arrays["x_test"].reshape(len(arrays["x_test"]), -1) / 255.0
+    n_val = config.num_validation
+    if not 0 < n_val < len(x_train):
+      raise ValueError(f"num_validation={n_val} must be in (0, {len(x_train)})")
+    fit, val = x_train[:-n_val], x_train[-n_val:]
+    project = _pca.pca_projection(fit, config.components)
+    return ArraySource(
+        x_train=project(fit),
+        y_train=arrays["y_train"][:-n_val].astype(np.int32),
+        x_val=project(val),
+        y_val=arrays["y_train"][-n_val:].astype(np.int32),
+        x_test=project(x_test),
+        y_test=arrays["y_test"].astype(np.int32),
+        batch_size=batch_size,
+    )
+  raise ValueError(f"unknown dataset {config.name!r}; use 'gmm' or 'pca'")
