@@ -1,0 +1,38 @@
+"""The training engine shared by every experiment.
+
+config -> data source -> model -> objective -> jitted epoch program ->
+validation / early stopping -> Orbax checkpoint -> metrics, as small
+functions. Several seeds of one small model train in one compiled program
+(a leading seed axis on every state leaf, vmapped), data-parallel over a 1-D
+`data` mesh (parameters replicated, batches sharded).
+"""
+
+from mimjax.training._checkpoint import Checkpointer
+from mimjax.training._epoch import make_epoch_fn
+from mimjax.training._loop import train
+from mimjax.training._mesh import check_divisible
+from mimjax.training._mesh import data_sharding
+from mimjax.training._mesh import make_mesh
+from mimjax.training._mesh import put_global
+from mimjax.training._mesh import replicated
+from mimjax.training._optim import learning_rate_schedule
+from mimjax.training._optim import make_optimizer
+from mimjax.training._state import TrainState
+from mimjax.training._state import init_state
+from mimjax.training._writer import MetricWriter
+
+__all__ = (
+    "Checkpointer",
+    "MetricWriter",
+    "TrainState",
+    "check_divisible",
+    "data_sharding",
+    "init_state",
+    "learning_rate_schedule",
+    "make_epoch_fn",
+    "make_mesh",
+    "make_optimizer",
+    "put_global",
+    "replicated",
+    "train",
+)

@@ -1,0 +1,65 @@
+"""Orbax checkpoints of the `TrainState`, with clear errors on bad files."""
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint exists but cannot be read into the expected state."""
+
+
+class Checkpointer:
+  """Periodic checkpoints (every `save_every` epochs, plus forced ones).
+
+  The best parameters by validation loss live inside the state
+  (`best_params`, per seed), so the latest checkpoint holds both.
+  Writes are atomic (Orbax writes to a temporary folder and renames), so a
+  run killed mid-save resumes from the previous checkpoint.
+  """
+
+  def __init__(self, directory, *, save_every=1, max_to_keep=2):
+    self.directory = os.path.abspath(directory)
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, save_interval_steps=save_every, create=True
+        ),
+    )
+
+  def save(self, epoch, state, *, force=False):
+    self._manager.save(epoch, args=ocp.args.StandardSave(state), force=force)
+
+  def latest_epoch(self):
+    return self._manager.latest_step()
+
+  def restore_latest(self, like_state):
+    """Restores the newest checkpoint shaped and sharded like `like_state`.
+
+    Returns:
+      The restored state, or None when the directory holds no checkpoint.
+
+    Raises:
+      CheckpointError: naming the folder, when it cannot be read (corrupt,
+        truncated, or written by a different model/config).
+    """
+    epoch = self._manager.latest_step()
+    if epoch is None:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
+    try:
+      return self._manager.restore(
+          epoch, args=ocp.args.StandardRestore(abstract)
+      )
+    except Exception as e:  # orbax raises many types for unreadable data
+      raise CheckpointError(
+          f"checkpoint {os.path.join(self.directory, str(epoch))} cannot be "
+          f"restored ({type(e).__name__}: {e}). It is corrupt or from a "
+          "different model/config. Nothing was deleted: move that folder "
+          "aside to resume from an earlier checkpoint, or use a new --workdir."
+      ) from e
+
+  def close(self):
+    self._manager.wait_until_finished()
+    self._manager.close()

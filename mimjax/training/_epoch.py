@@ -1,0 +1,139 @@
+"""One compiled program per epoch: train scan, validation, early stopping."""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mimjax import losses
+from mimjax.training import _mesh
+
+# Stream ids folded into the run's base key: init uses 0 (see _state).
+_TRAIN_STREAM, _VALIDATION_STREAM = 1, 2
+
+
+def _where_seed(mask, new, old):
+  """Per-seed select: `mask` is `[S]`, leaves are `[S, ...]`."""
+
+  def select(a, b):
+    return jnp.where(jnp.reshape(mask, (-1,) + (1,) * (a.ndim - 1)), a, b)
+
+  return jax.tree.map(select, new, old)
+
+
+def make_epoch_fn(
+    *,
+    loss_fn,
+    optimizer,
+    source,
+    mesh,
+    seed,
+    num_seeds,
+    beta_warmup_epochs,
+    patience,
+):
+  """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
+
+  Inside one compiled program: `source.steps_per_epoch` optimiser steps under
+  `lax.scan`, each vmapped over the S seeds (batches `[S, B, ...]` sharded on
+  B over the `data` mesh); then the validation loss (beta = 1) of every seed,
+  and the early-stopping bookkeeping. Keys: seed i, epoch e, step t use
+  fold_in(fold_in(fold_in(fold_in(key(seed), 1), i), e), t), so a resumed run
+  replays exactly the data and noise of an uninterrupted one.
+
+  Args:
+    loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
+    optimizer: optax transformation.
+    source: device data source (see `mimjax.data`).
+    mesh: the 1-D data mesh.
+    seed: base seed of the run.
+    num_seeds: S.
+    beta_warmup_epochs: beta = min(1, (epoch + 1) / this) (ch. 4 warm-up).
+    patience: stop a seed after this many epochs without a validation
+      improvement; epochs inside the warm-up neither count nor set the best.
+
+  Returns:
+    The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
+    N examples); metrics are `[S]` arrays plus `step_loss` `[steps, S]`.
+  """
+  base = jax.random.key(seed)
+  train_key = jax.random.fold_in(base, _TRAIN_STREAM)
+  validation_key = jax.random.fold_in(base, _VALIDATION_STREAM)
+  batch_sharding = _mesh.data_sharding(mesh, batch_axis=1)
+  state_sharding = _mesh.replicated(mesh)
+
+  def update(params, opt_state, batch, key, beta, active):
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, batch, key, beta
+    )
+    updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    keep = lambda new, old: jax.tree.map(
+        lambda a, b: jnp.where(active, a, b), new, old
+    )
+    return keep(new_params, params), keep(new_opt_state, opt_state), aux
+
+  def validation_loss(params, validation_x):
+    def body(total, inputs):
+      chunk, i = inputs
+      key = jax.random.fold_in(validation_key, i)
+      loss, _ = loss_fn(params, {"x": chunk}, key, 1.0)
+      return total + loss, None
+
+    n = validation_x.shape[0]
+    total, _ = jax.lax.scan(body, 0.0, (validation_x, jnp.arange(n)))
+    return total / n
+
+  def epoch_fn(state, validation_x):
+    epoch = state.epoch
+    beta = losses.linear_warmup(epoch + 1, warmup_steps=beta_warmup_epochs)
+    seed_keys = jax.vmap(
+        lambda i: jax.random.fold_in(jax.random.fold_in(train_key, i), epoch)
+    )(jnp.arange(num_seeds))
+    epoch_states = jax.vmap(
+        lambda k: source.start_epoch(jax.random.fold_in(k, 0))
+    )(seed_keys)
+    active = ~state.stopped
+
+    def body(carry, step):
+      params, opt_state = carry
+      keys = jax.vmap(
+          lambda k: jax.random.split(
+              jax.random.fold_in(jax.random.fold_in(k, 1), step)
+          )
+      )(seed_keys)
+      batch = jax.vmap(source.batch, in_axes=(0, None))(epoch_states, step)
+      batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+      params, opt_state, aux = jax.vmap(
+          update, in_axes=(0, 0, 0, 0, None, 0)
+      )(params, opt_state, batch, keys[:, 0], beta, active)
+      return (params, opt_state), aux
+
+    (params, opt_state), aux = jax.lax.scan(
+        body,
+        (state.params, state.opt_state),
+        jnp.arange(source.steps_per_epoch),
+    )
+    val = jax.vmap(validation_loss, in_axes=(0, None))(params, validation_x)
+    eligible = epoch + 1 >= beta_warmup_epochs
+    improved = active & eligible & (val < state.best_val)
+    bad_epochs = jnp.where(
+        improved, 0, state.bad_epochs + (active & eligible).astype(jnp.int32)
+    )
+    new_state = state.replace(
+        epoch=epoch + 1,
+        params=params,
+        opt_state=opt_state,
+        best_params=_where_seed(improved, params, state.best_params),
+        best_val=jnp.where(improved, val, state.best_val),
+        best_epoch=jnp.where(improved, epoch + 1, state.best_epoch),
+        bad_epochs=bad_epochs,
+        stopped=state.stopped | (bad_epochs >= patience),
+    )
+    metrics = {f"train/{k}": jnp.mean(v, axis=0) for k, v in aux.items()}
+    metrics["val/loss"] = val
+    metrics["step_loss"] = aux["loss"]
+    return new_state, metrics
+
+  return jax.jit(
+      epoch_fn, donate_argnums=0, out_shardings=(state_sharding, state_sharding)
+  )

@@ -1,0 +1,138 @@
+"""The training loop: resume, run epochs, check, log, checkpoint."""
+
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mimjax.training import _checkpoint
+from mimjax.training import _epoch
+from mimjax.training import _mesh
+from mimjax.training import _optim
+from mimjax.training import _state
+from mimjax.training import _writer
+
+
+def _validation_chunks(x, chunk_size, mesh):
+  """`[N, ...]` -> `[N // chunk, chunk, ...]` sharded on the chunk axis."""
+  x = np.asarray(x, np.float32)
+  if not np.all(np.isfinite(x)):
+    raise ValueError("validation data contain NaN or infinite values")
+  n = (len(x) // chunk_size) * chunk_size
+  if n == 0:
+    raise ValueError(
+        f"validation set of {len(x)} < eval batch size {chunk_size}"
+    )
+  _mesh.check_divisible(chunk_size, mesh, "eval batch size")
+  chunks = x[:n].reshape(n // chunk_size, chunk_size, *x.shape[1:])
+  return _mesh.put_global(chunks, _mesh.data_sharding(mesh, batch_axis=1))
+
+
+def _first_non_finite(step_loss, epoch, steps_per_epoch):
+  bad = np.argwhere(~np.isfinite(step_loss))
+  if not len(bad):
+    return None
+  step, seed = bad[0]
+  return (
+      f"non-finite training loss at epoch {epoch + 1}, step {step} of the "
+      f"epoch (global step {epoch * steps_per_epoch + step}), seed index "
+      f"{seed}"
+  )
+
+
+def _format_eta(seconds):
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def train(*, model, loss_fn, source, config, workdir, mesh):
+  """Trains `config.num_seeds` seeds of `model` until early stopping.
+
+  Resumes from the newest checkpoint in `workdir/checkpoints` if there is
+  one, continuing the same data order and noise. A non-finite loss raises
+  FloatingPointError naming the step; the last good checkpoint is kept.
+
+  Args:
+    model: Flax module (`init(key, x)`).
+    loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
+    source: device data source.
+    config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`.
+    workdir: folder for checkpoints and metrics.
+    mesh: the 1-D data mesh.
+
+  Returns:
+    The final `TrainState` (its `best_params` are the early-stopped models).
+  """
+  tc = config.train
+  _mesh.check_divisible(tc.batch_size, mesh)
+  optimizer = _optim.make_optimizer(config.optim, source.steps_per_epoch)
+  example_x = jnp.zeros((tc.batch_size, *source.x_shape), jnp.float32)
+  state = _state.init_state(
+      model, optimizer, example_x, seed=config.seed, num_seeds=config.num_seeds
+  )
+  state = jax.device_put(state, _mesh.replicated(mesh))
+  checkpointer = _checkpoint.Checkpointer(
+      os.path.join(workdir, "checkpoints"), save_every=tc.checkpoint_every
+  )
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    state = restored
+    logging.info("Resumed %s at epoch %d.", workdir, int(state.epoch))
+  writer = _writer.MetricWriter(workdir, resume_epoch=int(state.epoch))
+  validation_x = _validation_chunks(
+      source.validation["x"], tc.eval_batch_size, mesh
+  )
+  epoch_fn = _epoch.make_epoch_fn(
+      loss_fn=loss_fn,
+      optimizer=optimizer,
+      source=source,
+      mesh=mesh,
+      seed=config.seed,
+      num_seeds=config.num_seeds,
+      beta_warmup_epochs=tc.beta_warmup_epochs,
+      patience=tc.patience,
+  )
+  samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
+  start_epoch, start_time = int(state.epoch), time.perf_counter()
+  try:
+    while int(state.epoch) < tc.max_epochs and not bool(jnp.all(state.stopped)):
+      epoch = int(state.epoch)
+      state, metrics = epoch_fn(state, validation_x)
+      metrics = jax.device_get(metrics)
+      error = _first_non_finite(
+          metrics.pop("step_loss"), epoch, source.steps_per_epoch
+      )
+      if error:
+        raise FloatingPointError(
+            f"{error} in {workdir}; the last good checkpoint "
+            f"(epoch {checkpointer.latest_epoch()}) is kept"
+        )
+      done = epoch + 1 == tc.max_epochs or bool(np.all(state.stopped))
+      checkpointer.save(epoch + 1, state, force=done)
+      metrics["stopped"] = np.asarray(state.stopped, np.float32)
+      writer.write(epoch + 1, metrics)
+      elapsed = time.perf_counter() - start_time
+      rate = (epoch + 1 - start_epoch) * samples_per_epoch / elapsed
+      if (epoch + 1) % tc.log_every == 0 or done:
+        eta = elapsed / (epoch + 1 - start_epoch) * (tc.max_epochs - epoch - 1)
+        logging.info(
+            "%s epoch %d/%d | train %.4f | val %.4f | beta %.2f | "
+            "%d/%d seeds stopped | %.3g samples/s | ETA <= %s",
+            os.path.basename(workdir),
+            epoch + 1,
+            tc.max_epochs,
+            float(np.mean(metrics["train/loss"])),
+            float(np.mean(metrics["val/loss"])),
+            float(np.mean(metrics["train/beta"])),
+            int(np.sum(state.stopped)),
+            config.num_seeds,
+            rate,
+            _format_eta(eta),
+        )
+  finally:
+    checkpointer.close()
+    writer.close()
+  return state

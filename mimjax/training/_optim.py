@@ -1,0 +1,56 @@
+"""Optimisers and learning-rate schedules from a `config.optim` section."""
+
+import jax.numpy as jnp
+import optax
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+  """Learning rate as a function of the global step.
+
+  Schedules:
+    * "constant": lr.
+    * "noam": the warm-up schedule of Vaswani et al. (2017) used by the
+      thesis's toy experiments, stepped once per epoch as in the authors'
+      code: with e = epoch + 1 and w = warmup_epochs,
+      lr(e) = lr * sqrt(w) * min(e * w^-1.5, e^-0.5) (peaks at lr when e = w).
+    * "linear_warmup": linear from 0 to lr over warmup_epochs, then constant.
+
+  Args:
+    config: ConfigDict with `learning_rate`, `schedule`, `warmup_epochs`.
+    steps_per_epoch: optimiser steps per epoch.
+
+  Returns:
+    An optax schedule.
+  """
+  lr, w = config.learning_rate, config.warmup_epochs
+  if config.schedule == "constant":
+    return optax.constant_schedule(lr)
+  if config.schedule == "noam":
+    if w <= 0:
+      raise ValueError("the noam schedule needs optim.warmup_epochs > 0")
+
+    def noam(step):
+      e = (step // steps_per_epoch + 1).astype(jnp.float32)
+      return lr * w**0.5 * jnp.minimum(e * w**-1.5, e**-0.5)
+
+    return noam
+  if config.schedule == "linear_warmup":
+    return optax.linear_schedule(0.0, lr, max(1, w * steps_per_epoch))
+  raise ValueError(
+      f"unknown schedule {config.schedule!r}; use 'constant', 'noam' or "
+      "'linear_warmup'"
+  )
+
+
+def make_optimizer(config, steps_per_epoch):
+  """optax optimiser: "adam" (default 1e-3) or "sgd", optional clipping."""
+  schedule = learning_rate_schedule(config, steps_per_epoch)
+  if config.name == "adam":
+    opt = optax.adam(schedule)
+  elif config.name == "sgd":
+    opt = optax.sgd(schedule)
+  else:
+    raise ValueError(f"unknown optimiser {config.name!r}; use 'adam' or 'sgd'")
+  if config.get("clip_global_norm"):
+    opt = optax.chain(optax.clip_by_global_norm(config.clip_global_norm), opt)
+  return opt

@@ -1,0 +1,66 @@
+"""Training state with a leading seed axis on every per-seed leaf."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a resumed run needs; no PRNG keys (they derive from seed,
+  seed index, epoch and step), so a restored run replays the same streams.
+
+  Attributes:
+    epoch: scalar int32, epochs completed.
+    params: `[S, ...]` current parameters per seed.
+    opt_state: `[S, ...]` optimiser state per seed.
+    best_params: `[S, ...]` parameters at the best validation loss.
+    best_val: `[S]` best validation loss so far (inf before the first).
+    best_epoch: `[S]` epoch of `best_params`.
+    bad_epochs: `[S]` epochs since the last improvement (early stopping).
+    stopped: `[S]` bool, seed finished by early stopping (frozen).
+  """
+
+  epoch: jax.Array
+  params: Any
+  opt_state: Any
+  best_params: Any
+  best_val: jax.Array
+  best_epoch: jax.Array
+  bad_epochs: jax.Array
+  stopped: jax.Array
+
+  @property
+  def num_seeds(self):
+    return self.best_val.shape[0]
+
+
+def init_state(model, optimizer, example_x, *, seed, num_seeds):
+  """Initialises `num_seeds` independent parameter sets, vmapped.
+
+  Args:
+    model: Flax module; `model.init(key, x)`.
+    optimizer: optax transformation.
+    example_x: `[B, *x_shape]` example input (shapes only).
+    seed: base seed; seed index i uses fold_in(fold_in(key(seed), 0), i).
+    num_seeds: S.
+
+  Returns:
+    A `TrainState` at epoch 0.
+  """
+  base = jax.random.fold_in(jax.random.key(seed), 0)
+  keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_seeds))
+  params = jax.vmap(lambda k: model.init(k, example_x))(keys)
+  opt_state = jax.vmap(optimizer.init)(params)
+  return TrainState(
+      epoch=jnp.zeros((), jnp.int32),
+      params=params,
+      opt_state=opt_state,
+      best_params=jax.tree.map(jnp.copy, params),
+      best_val=jnp.full((num_seeds,), jnp.inf, jnp.float32),
+      best_epoch=jnp.zeros((num_seeds,), jnp.int32),
+      bad_epochs=jnp.zeros((num_seeds,), jnp.int32),
+      stopped=jnp.zeros((num_seeds,), bool),
+  )
