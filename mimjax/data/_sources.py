@@ -160,15 +160,20 @@ def make_source(config, *, batch_size):
   """Builds a device source from a `config.data` section.
 
   Args:
-    config: ConfigDict with `name` in {"gmm", "pca"} and its fields.
+    config: ConfigDict with `name` in {"gmm", "pca"} and its fields; a "gmm"
+      with explicit `means` (`[K, d]`) uses them instead of `gmm_means`.
     batch_size: global training batch size.
 
   Returns:
     A `GMMSource` or `ArraySource`.
   """
   if config.name == "gmm":
+    if config.get("means"):
+      means = np.asarray(config.means, np.float32)
+    else:
+      means = gmm_means(config.dim, config.num_components)
     return GMMSource(
-        means=gmm_means(config.dim, config.num_components),
+        means=means,
         std=config.std,
         batch_size=batch_size,
         samples_per_epoch=config.samples_per_epoch,

@@ -1,0 +1,100 @@
+"""Shared recipe of the low-dimensional experiments (thesis ch. 4-5, App. B).
+
+Each config file in this folder starts from `base()` and states only what
+its figure changes. Every config takes an optional argument:
+  ""       the thesis setup (10 seeds, up to 200 epochs);
+  "quick"  a smoke run of about a minute (2 seeds, few short epochs).
+"""
+
+import ml_collections
+
+
+def base():
+  """The thesis's toy setup (Sec. 4.2, 5.3.1) as a ConfigDict."""
+  config = ml_collections.ConfigDict()
+  # Base seed; seed index i of a sweep point is derived from it.
+  config.seed = 0
+  # Seeds trained together in one compiled program (vmapped).
+  config.num_seeds = 10
+  # Grid of runs: every (loss, hidden, latent_dim) is trained num_seeds times.
+  config.sweep = ml_collections.ConfigDict(
+      dict(losses=["mim", "vae"], hidden=[5, 20, 500], latent_dim=[2])
+  )
+  # Anchor P(x): fresh samples of a 5-component GMM (std 0.25) every batch.
+  config.data = ml_collections.ConfigDict(
+      dict(
+          name="gmm",
+          dim=2,
+          num_components=5,
+          std=0.25,
+          means=(),  # () = the layout of mimjax.data.gmm_means
+          samples_per_epoch=10000,
+          num_eval=10000,  # validation, test and k-NN fitting sets
+          seed=0,  # seed of the fixed validation/test sets
+          dataset="mnist",  # for name="pca"
+          dir="",
+          num_validation=10000,
+          components=20,
+      )
+  )
+  # Anchor P(z) for decoder samples: N(0, I), or a 1-D GMM (App. B).
+  config.latent_anchor = ml_collections.ConfigDict(
+      dict(kind="standard_normal", means=(), std=1.0)
+  )
+  # Keyword arguments of mimjax.models.mlp_model (besides x/latent dims and
+  # hidden, which come from data and sweep).
+  config.model = ml_collections.ConfigDict(
+      dict(
+          num_hidden_layers=1,
+          activation="tanh",
+          min_scale=1e-6,
+          conditional="gaussian",
+          decoder_head="gaussian",
+          num_components=10,
+          prior="standard_normal",
+          data_prior="marginal",
+          vamp_pseudo_inputs=50,
+      )
+  )
+  config.train = ml_collections.ConfigDict(
+      dict(
+          batch_size=128,
+          max_epochs=200,
+          # beta = min(1, epoch / beta_warmup_epochs) (ch. 4 warm-up).
+          beta_warmup_epochs=3,
+          # Early stopping: epochs without validation improvement.
+          patience=3,
+          checkpoint_every=1,
+          log_every=10,
+          eval_batch_size=1000,
+      )
+  )
+  # Adam 1e-3 with the Noam warm-up of 3 epochs (Sec. 4.2).
+  config.optim = ml_collections.ConfigDict(
+      dict(name="adam", learning_rate=1e-3, schedule="noam", warmup_epochs=3)
+  )
+  config.eval = ml_collections.ConfigDict(
+      dict(nll_samples=1000, nll_chunk=100, nll_batch=1000, ksg_k=5)
+  )
+  # Plots: "fig51" (reconstructions and posteriors, 2-D only), "sweep"
+  # (metrics vs sweep_x), "densities_1d" (App. B), "curves" (val loss).
+  config.plots = ml_collections.ConfigDict(
+      dict(kinds=["sweep", "curves"], sweep_x="hidden")
+  )
+  return config
+
+
+def apply_arg(config, arg):
+  """Applies a config argument ("" or "quick")."""
+  if arg in ("", None):
+    return config
+  if arg != "quick":
+    raise ValueError(f"unknown config argument {arg!r}; use '' or 'quick'")
+  config.num_seeds = 2
+  config.train.max_epochs = 4
+  config.train.log_every = 1
+  config.data.samples_per_epoch = 2560
+  config.data.num_eval = 1000
+  config.eval.nll_samples = 50
+  config.eval.nll_chunk = 50
+  return config

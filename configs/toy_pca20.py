@@ -1,0 +1,25 @@
+"""PCA-20 of an image dataset (MNIST here), latent 2..20 (Fig. 4.2).
+
+  python -m experiments.toy_mim --config=configs/toy_pca20.py \
+      --config.data.dir=/path/to/folder/with/mnist.npz
+
+The thesis used Fashion-MNIST (set --config.data.dataset=fashion_mnist with
+fashion_mnist.npz or its IDX files in data.dir). PCA is fitted on the 50k
+training split only; the last 10k training images are the validation split.
+Expected: MIM has higher MI and k-NN accuracy, VAE the better NLL.
+"""
+
+from configs import toy_common
+
+
+def get_config(arg=""):
+  config = toy_common.base()
+  config.data.name = "pca"
+  config.data.dir = "../shared/data"
+  config.sweep.hidden = [50]
+  config.sweep.latent_dim = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+  config.plots.sweep_x = "latent_dim"
+  if arg == "quick":
+    config.sweep.latent_dim = [2, 8]
+    config.train.max_epochs = 2
+  return toy_common.apply_arg(config, arg)

@@ -1,0 +1,243 @@
+r"""Low-dimensional MIM / VAE experiments (thesis ch. 4.2, 5.3, App. B).
+
+Trains every (loss, hidden, latent_dim) of `config.sweep` for
+`config.num_seeds` seeds (vmapped in one program), evaluates the early-stopped
+models on a held-out test set, and writes to the workdir:
+  results.json   resolved config and one entry per (run, seed) with metrics
+  summary.md     mean +- std table
+  plots/*.png    figures of the thesis chapter
+  runs/<run>/    checkpoints, metrics.jsonl, TensorBoard events, eval.json
+
+  python -m experiments.toy_mim --config=configs/toy_gmm2d.py[:quick]
+
+A killed run resumes from its checkpoints when started again with the same
+workdir; finished runs are not retrained.
+"""
+
+import copy
+import json
+import os
+import time
+
+from absl import app
+from absl import logging
+import jax
+import numpy as np
+
+from experiments import common
+from mimjax import data
+from mimjax import distributions
+from mimjax import evaluation
+from mimjax import models
+from mimjax import objectives
+from mimjax import plotting
+from mimjax import training
+
+_CONFIG = common.define_config_flag()
+_SUMMARY_METRICS = (
+    "mi_ksg", "nll", "neg_elbo", "recon_err", "knn5_acc", "posterior_std",
+    "consistency_gap",
+)
+
+
+def _latent_anchor(config, latent_dim):
+  if config.kind == "standard_normal":
+    return distributions.standard_normal(latent_dim)
+  if config.kind == "gmm":
+    means = np.asarray(config.means, np.float32)
+    if means.shape[1:] != (latent_dim,):
+      raise ValueError(
+          f"latent_anchor.means {means.shape} do not match latent_dim "
+          f"{latent_dim}"
+      )
+    return distributions.gaussian_mixture(
+        np.zeros(len(means), np.float32), means, np.full_like(means, config.std)
+    )
+  raise ValueError(f"unknown latent_anchor.kind {config.kind!r}")
+
+
+def _run_name(loss, hidden, latent_dim):
+  return f"{loss}_h{hidden}_z{latent_dim}"
+
+
+def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
+  """Trains all seeds of one sweep point; returns per-seed metrics."""
+  cached = os.path.join(rundir, "eval.json")
+  if os.path.exists(cached):
+    with open(cached) as f:
+      return json.load(f)
+  model = models.mlp_model(
+      x_dim=source.x_shape[0],
+      latent_dim=latent_dim,
+      hidden=hidden,
+      **config.model,
+  )
+  anchor = _latent_anchor(config.latent_anchor, latent_dim)
+  loss_fn = objectives.make_loss_fn(model, loss=loss, latent_anchor=anchor)
+  state = training.train(
+      model=model,
+      loss_fn=loss_fn,
+      source=source,
+      config=config,
+      workdir=rundir,
+      mesh=mesh,
+  )
+  test, train_sample = source.test, source.train_eval
+  per_seed, arrays = [], None
+  for i in range(config.num_seeds):
+    params = jax.tree.map(lambda a, i=i: a[i], state.best_params)
+    key = jax.random.fold_in(jax.random.key(config.seed + 1), i)
+    metrics, out = evaluation.evaluate_latent_model(
+        model, params, test=test, train=train_sample, key=key, **config.eval
+    )
+    metrics["best_epoch"] = int(state.best_epoch[i])
+    per_seed.append(metrics)
+    if i == 0:
+      arrays = _plot_arrays(model, params, source, test, out, anchor)
+  result = {"per_seed": per_seed}
+  np.savez(os.path.join(rundir, "seed0_arrays.npz"), **arrays)
+  if jax.process_index() == 0:
+    with open(cached, "w") as f:
+      json.dump(result, f, indent=1)
+  return result
+
+
+def _plot_arrays(model, params, source, test, out, anchor):
+  """Seed-0 arrays for the figures (first 1000 test points)."""
+  n = 1000
+  arrays = {
+      "x_test": np.asarray(test["x"][:n]),
+      "x_recon": np.asarray(out["x_recon"][:n]),
+      "z_mean": np.asarray(out["z_mean"][:n]),
+      "z_std": np.asarray(out["z_std"][:n]),
+  }
+  if source.x_shape == (1,) and out["z"].shape[1] == 1:
+    key = jax.random.key(0)
+    x_grid = np.linspace(-4, 4, 400, dtype=np.float32)[:, None]
+    q_x = model.apply(params, method="data_prior")
+    p_z = model.apply(params, method="latent_prior")
+    # z -> x -> z': decode anchor samples and re-encode them (Fig. B.1 b).
+    z0 = anchor.sample(seed=key, sample_shape=(n,))
+    x0 = model.apply(params, z0, method="decode").sample(seed=key)
+    z_re = model.apply(params, x0, method="encode").sample(seed=key)
+    arrays.update(
+        grid=x_grid[:, 0],
+        anchor_x=np.exp(source.log_density(x_grid)),
+        model_x=np.exp(np.asarray(q_x.log_prob(x_grid))) if q_x else 0 * x_grid[:, 0],
+        anchor_z=np.exp(np.asarray(anchor.log_prob(x_grid))),
+        model_z=np.exp(np.asarray(p_z.log_prob(x_grid))),
+        z_reencoded=np.asarray(z_re[:, 0]),
+    )
+  return arrays
+
+
+def _write_summary(runs, path):
+  groups = {}
+  for run in runs:
+    key = (run["loss"], run["hidden"], run["latent_dim"])
+    groups.setdefault(key, []).append(run["metrics"])
+  header = "| loss | hidden | latent | " + " | ".join(_SUMMARY_METRICS) + " |"
+  lines = [header, "|" + " --- |" * (3 + len(_SUMMARY_METRICS))]
+  for (loss, hidden, latent), ms in sorted(groups.items()):
+    cells = []
+    for name in _SUMMARY_METRICS:
+      values = np.array([m[name] for m in ms])
+      cells.append(f"{values.mean():.3f} ± {values.std():.3f}")
+    lines.append(f"| {loss} | {hidden} | {latent} | " + " | ".join(cells) + " |")
+  with open(path, "w") as f:
+    f.write(f"Mean ± std over {len(ms)} seeds per row.\n\n")
+    f.write("\n".join(lines) + "\n")
+
+
+def _make_plots(config, workdir, source, points, runs):
+  plots = os.path.join(workdir, "plots")
+  kinds = config.plots.kinds
+  if "sweep" in kinds:
+    plotting.metric_sweep(
+        runs,
+        x_key=config.plots.sweep_x,
+        metrics=["mi_ksg", "nll", "recon_err", "knn5_acc"],
+        path=os.path.join(plots, f"metrics_vs_{config.plots.sweep_x}.png"),
+    )
+  if "curves" in kinds:
+    curves = {}
+    for name in points:
+      with open(os.path.join(workdir, "runs", name, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+      curves[name] = [(r["epoch"], r["val/loss"]) for r in records]
+    plotting.training_curves(curves, os.path.join(plots, "val_loss.png"))
+  arrays = {
+      name: dict(np.load(os.path.join(workdir, "runs", name, "seed0_arrays.npz")))
+      for name in points
+  }
+  if "fig51" in kinds and source.x_shape == (2,):
+    panels = [
+        dict(title=name, **{k: a[k] for k in ("x_test", "x_recon", "z_mean", "z_std")})
+        for name, a in arrays.items()
+        if a["z_mean"].shape[1] == 2
+    ]
+    plotting.reconstructions_and_posteriors(
+        panels, source.log_density, os.path.join(plots, "fig51_posteriors.png")
+    )
+  if "densities_1d" in kinds:
+    panels = [
+        dict(
+            title=name,
+            x_grid=a["grid"], anchor_x=a["anchor_x"], model_x=a["model_x"],
+            x_samples=a["x_recon"][:, 0],
+            z_grid=a["grid"], anchor_z=a["anchor_z"], model_z=a["model_z"],
+            z_samples=a["z_reencoded"],
+        )
+        for name, a in arrays.items()
+        if "grid" in a
+    ]
+    plotting.densities_1d(panels, os.path.join(plots, "densities_1d.png"))
+
+
+def run(config, workdir):
+  """Runs the whole sweep of `config` in `workdir`; returns results."""
+  start = time.perf_counter()
+  mesh = training.make_mesh()
+  source = data.make_source(config.data, batch_size=config.train.batch_size)
+  runs, points = [], []
+  for loss in config.sweep.losses:
+    for hidden in config.sweep.hidden:
+      for latent_dim in config.sweep.latent_dim:
+        name = _run_name(loss, hidden, latent_dim)
+        points.append(name)
+        logging.info("=== %s (%d seeds)", name, config.num_seeds)
+        result = _train_and_evaluate(
+            config, source, loss, hidden, latent_dim,
+            os.path.join(workdir, "runs", name), mesh,
+        )
+        for i, metrics in enumerate(result["per_seed"]):
+          runs.append(dict(
+              loss=loss, hidden=hidden, latent_dim=latent_dim, seed=i,
+              metrics=metrics,
+          ))
+  results = {
+      "config": config.to_dict(),
+      "runs": runs,
+      "wall_time_s": time.perf_counter() - start,
+      "devices": [str(d) for d in jax.devices()],
+  }
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1, default=list)
+    _write_summary(runs, os.path.join(workdir, "summary.md"))
+    _make_plots(config, workdir, source, points, runs)
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  workdir = common.setup(_CONFIG)
+  config = copy.deepcopy(_CONFIG.value)
+  results = run(config, workdir)
+  logging.info("Done in %.0f s; see %s", results["wall_time_s"],
+               os.path.join(workdir, "summary.md"))
+
+
+if __name__ == "__main__":
+  app.run(main)
