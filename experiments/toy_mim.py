@@ -196,8 +196,15 @@ def _make_plots(config, workdir, source, points, runs):
 
 def run(config, workdir):
   """Runs the whole sweep of `config` in `workdir`; returns results."""
+  unknown = set(config.sweep.losses) - set(objectives.LOSSES)
+  if unknown:
+    raise ValueError(
+        f"unknown loss {sorted(unknown)[0]!r} in config.sweep.losses; use "
+        f"{objectives.LOSSES}"
+    )
   start = time.perf_counter()
   mesh = training.make_mesh()
+  training.check_divisible(config.train.batch_size, mesh)
   source = data.make_source(config.data, batch_size=config.train.batch_size)
   runs, points = [], []
   for loss in config.sweep.losses:
