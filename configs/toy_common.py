@@ -74,7 +74,7 @@ def base():
       dict(name="adam", learning_rate=1e-3, schedule="noam", warmup_epochs=3)
   )
   config.eval = ml_collections.ConfigDict(
-      dict(nll_samples=1000, nll_chunk=100, nll_batch=1000, ksg_k=5)
+      dict(nll_samples=100, nll_chunk=50, nll_batch=2000, ksg_k=5)
   )
   # Plots: "fig51" (reconstructions and posteriors, 2-D only), "sweep"
   # (metrics vs sweep_x), "densities_1d" (App. B), "curves" (val loss).
