@@ -6,6 +6,11 @@ All of q(x), q(z|x), p(z), p(x|z) are 10-component GMMs (conditionals
 regressed by a 10-unit swish MLP); the anchors are 3-component GMMs. Expected
 (Fig. B.1): both losses reconstruct well; only MIM learns a consistent model
 (low consistency_gap), while CE fits the priors to the anchors more closely.
+
+Arguments (comma-separated, with "quick"):
+  gaussian_priors  p(z) and q(x) are single learned Gaussians (App. B.2);
+  pretrain         B.3: "ce>mim" (CE, then MIM from CE's models) and
+                   "mim>ce" besides plain MIM and CE.
 """
 
 from configs import toy_common
@@ -29,4 +34,9 @@ def get_config(arg=""):
   config.train.max_epochs = 100
   config.train.patience = 10
   config.plots.kinds = ["densities_1d", "curves"]
-  return toy_common.apply_arg(config, arg)
+  tokens = (arg or "").split(",")
+  if "gaussian_priors" in tokens:
+    config.model.prior_components = 1
+  if "pretrain" in tokens:
+    config.sweep.losses = ["mim", "ce", "ce>mim", "mim>ce"]
+  return toy_common.apply_arg(config, arg, known=("gaussian_priors", "pretrain"))

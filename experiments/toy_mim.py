@@ -1,6 +1,7 @@
 r"""Low-dimensional MIM / VAE experiments (thesis ch. 4.2, 5.3, App. B).
 
-Trains every (loss, hidden, latent_dim) of `config.sweep` for
+Trains every (loss, hidden, latent_dim) of `config.sweep` (a loss "a>b"
+trains with a, then continues from a's best models with b: App. B.3) for
 `config.num_seeds` seeds (vmapped in one program), evaluates the early-stopped
 models on a held-out test set, and writes to the workdir:
   results.json   resolved config and one entry per (run, seed) with metrics
@@ -57,7 +58,28 @@ def _latent_anchor(config, latent_dim):
 
 
 def _run_name(loss, hidden, latent_dim):
-  return f"{loss}_h{hidden}_z{latent_dim}"
+  return f"{loss.replace('>', '_then_')}_h{hidden}_z{latent_dim}"
+
+
+def _train_stages(config, source, loss, model, anchor, rundir, mesh):
+  """Trains `loss` ("a" or staged "a>b": b starts from a's best models)."""
+  init_params, state = None, None
+  stages = loss.split(">")
+  for i, stage in enumerate(stages):
+    stage_dir = rundir if i == len(stages) - 1 else f"{rundir}/stage_{stage}"
+    state = training.train(
+        model=model,
+        loss_fn=objectives.make_loss_fn(
+            model, loss=stage, latent_anchor=anchor
+        ),
+        source=source,
+        config=config,
+        workdir=stage_dir,
+        mesh=mesh,
+        init_params=init_params,
+    )
+    init_params = state.best_params
+  return state
 
 
 def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
@@ -73,15 +95,7 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
       **config.model,
   )
   anchor = _latent_anchor(config.latent_anchor, latent_dim)
-  loss_fn = objectives.make_loss_fn(model, loss=loss, latent_anchor=anchor)
-  state = training.train(
-      model=model,
-      loss_fn=loss_fn,
-      source=source,
-      config=config,
-      workdir=rundir,
-      mesh=mesh,
-  )
+  state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   for i in range(config.num_seeds):
@@ -196,7 +210,8 @@ def _make_plots(config, workdir, source, points, runs):
 
 def run(config, workdir):
   """Runs the whole sweep of `config` in `workdir`; returns results."""
-  unknown = set(config.sweep.losses) - set(objectives.LOSSES)
+  stages = {stage for loss in config.sweep.losses for stage in loss.split(">")}
+  unknown = stages - set(objectives.LOSSES)
   if unknown:
     raise ValueError(
         f"unknown loss {sorted(unknown)[0]!r} in config.sweep.losses; use "

@@ -62,6 +62,7 @@ def mlp_model(
     conditional="gaussian",
     decoder_head="gaussian",
     num_components=10,
+    prior_components=None,
     prior="standard_normal",
     data_prior="marginal",
     vamp_pseudo_inputs=50,
@@ -78,7 +79,9 @@ def mlp_model(
     min_scale: standard-deviation floor of every Gaussian.
     conditional: encoder head, "gaussian" or "gmm" (App. B).
     decoder_head: "gaussian", "gmm" or "bernoulli".
-    num_components: mixture size for GMM heads and GMM priors.
+    num_components: mixture size for GMM heads (and GMM priors).
+    prior_components: mixture size of GMM priors p(z), q(x) if different
+      (1: a learned Gaussian, App. B.2).
     prior: p(z): "standard_normal" (= the anchor), "gmm" or "vamp".
     data_prior: q(x): "marginal" (decoder marginal) or "gmm".
     vamp_pseudo_inputs: K for the VampPrior.
@@ -104,11 +107,12 @@ def mlp_model(
       min_scale=min_scale,
       num_components=num_components,
   )
+  prior_components = prior_components or num_components
   if prior == "standard_normal":
     prior_module = distributions.StandardNormalPrior(latent_dim)
   elif prior == "gmm":
     prior_module = distributions.GaussianMixturePrior(
-        latent_dim, num_components
+        latent_dim, prior_components
     )
   elif prior == "vamp":
     prior_module = distributions.VampPrior(vamp_pseudo_inputs, (x_dim,))
@@ -120,7 +124,7 @@ def mlp_model(
     data_prior_module = None
   elif data_prior == "gmm":
     data_prior_module = distributions.GaussianMixturePrior(
-        x_dim, num_components
+        x_dim, prior_components
     )
   else:
     raise ValueError(f"unknown data_prior {data_prior!r}; use 'marginal', 'gmm'")

@@ -48,7 +48,7 @@ def _format_eta(seconds):
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(*, model, loss_fn, source, config, workdir, mesh):
+def train(*, model, loss_fn, source, config, workdir, mesh, init_params=None):
   """Trains `config.num_seeds` seeds of `model` until early stopping.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` if there is
@@ -62,6 +62,8 @@ def train(*, model, loss_fn, source, config, workdir, mesh):
     config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
+    init_params: optional `[S, ...]` starting parameters (see `init_state`);
+      ignored when resuming from a checkpoint.
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
@@ -71,7 +73,12 @@ def train(*, model, loss_fn, source, config, workdir, mesh):
   optimizer = _optim.make_optimizer(config.optim, source.steps_per_epoch)
   example_x = jnp.zeros((tc.batch_size, *source.x_shape), jnp.float32)
   state = _state.init_state(
-      model, optimizer, example_x, seed=config.seed, num_seeds=config.num_seeds
+      model,
+      optimizer,
+      example_x,
+      seed=config.seed,
+      num_seeds=config.num_seeds,
+      init_params=init_params,
   )
   state = jax.device_put(state, _mesh.replicated(mesh))
   checkpointer = _checkpoint.Checkpointer(

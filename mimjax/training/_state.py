@@ -37,7 +37,9 @@ class TrainState:
     return self.best_val.shape[0]
 
 
-def init_state(model, optimizer, example_x, *, seed, num_seeds):
+def init_state(
+    model, optimizer, example_x, *, seed, num_seeds, init_params=None
+):
   """Initialises `num_seeds` independent parameter sets, vmapped.
 
   Args:
@@ -46,6 +48,8 @@ def init_state(model, optimizer, example_x, *, seed, num_seeds):
     example_x: `[B, *x_shape]` example input (shapes only).
     seed: base seed; seed index i uses fold_in(fold_in(key(seed), 0), i).
     num_seeds: S.
+    init_params: optional `[S, ...]` parameters to start from instead (e.g.
+      a model pre-trained with another loss, App. B.3).
 
   Returns:
     A `TrainState` at epoch 0.
@@ -53,6 +57,13 @@ def init_state(model, optimizer, example_x, *, seed, num_seeds):
   base = jax.random.fold_in(jax.random.key(seed), 0)
   keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_seeds))
   params = jax.vmap(lambda k: model.init(k, example_x))(keys)
+  if init_params is not None:
+    if jax.tree.structure(init_params) != jax.tree.structure(params) or any(
+        a.shape != b.shape
+        for a, b in zip(jax.tree.leaves(init_params), jax.tree.leaves(params))
+    ):
+      raise ValueError("init_params do not match the model's parameters")
+    params = jax.tree.map(jnp.asarray, init_params)
   opt_state = jax.vmap(optimizer.init)(params)
   return TrainState(
       epoch=jnp.zeros((), jnp.int32),
