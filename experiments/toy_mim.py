@@ -21,6 +21,7 @@ import os
 import time
 
 from absl import app
+from absl import flags
 from absl import logging
 import jax
 import numpy as np
@@ -35,6 +36,7 @@ from mimjax import plotting
 from mimjax import training
 
 _CONFIG = common.define_config_flag()
+flags.adopt_module_key_flags(common)
 _SUMMARY_METRICS = (
     "mi_ksg", "nll", "neg_elbo", "recon_err", "knn5_acc", "posterior_std",
     "consistency_gap",
