@@ -60,7 +60,7 @@ def setup(config_flag):
   )
   workdir = WORKDIR.value
   if workdir is None:
-    filename = config_flags.get_config_filename(config_flag)
+    filename = config_flags.get_config_filename(flags.FLAGS[config_flag.name])
     name, arg = filename.partition(":")[::2]
     name = os.path.splitext(os.path.basename(name))[0]
     workdir = os.path.join("workdirs", name + (f"_{arg}" if arg else ""))
