@@ -48,8 +48,11 @@ def importance_sampled_log_likelihood(
   The S weights are drawn in S / C chunks of C = `chunk_size`: chunk c
   calls `jax.vmap(log_weight_fn, in_axes=(None, 0))` on the keys
   `jax.random.split(jax.random.fold_in(key, c), C)`, and `jax.lax.scan`
-  runs over the chunks, keeping per example the running max m and the sums
-  of exp(w_s - m) and exp(2 (w_s - m)) (rescaled when m grows). Memory is
+  runs over the chunks, keeping per example the running max m of the w_s
+  and the running mean and centred sum of squares of exp(w_s - m), merged
+  chunk by chunk (Chan et al. 1979) and rescaled by exp(m_old - m_new) when
+  m grows. The centred sums keep stderr accurate when the weights are
+  nearly equal, where sum(v^2) / S - mean(v)^2 would cancel. Memory is
   O(C B), not O(S B). Jit-compatible with `num_samples` and `chunk_size`
   static.
 
@@ -72,6 +75,9 @@ def importance_sampled_log_likelihood(
   References:
     Y. Burda, R. Grosse, R. Salakhutdinov, "Importance weighted
     autoencoders", ICLR 2016.
+    T. F. Chan, G. H. Golub, R. J. LeVeque, "Updating formulae and a
+    pairwise algorithm for computing sample variances", Stanford
+    STAN-CS-79-773 (1979).
   """
   if chunk_size < 1 or num_samples < 1 or num_samples % chunk_size:
     raise ValueError(
@@ -81,7 +87,7 @@ def importance_sampled_log_likelihood(
   weights_fn = jax.vmap(log_weight_fn, in_axes=(None, 0))
 
   def add_chunk(carry, chunk):
-    running_max, sum_v, sum_v2 = carry  # each [B]
+    running_max, mean_v, m2_v = carry  # each [B]
     keys = jax.random.split(jax.random.fold_in(key, chunk), chunk_size)
     w = weights_fn(x, keys)  # [C, B]
     new_max = jnp.maximum(running_max, jnp.max(w, axis=0))
@@ -89,9 +95,18 @@ def importance_sampled_log_likelihood(
     shift = jnp.where(jnp.isneginf(new_max), 0.0, new_max)
     rescale = jnp.exp(running_max - shift)
     v = jnp.exp(w - shift)  # [C, B], <= 1
-    sum_v = sum_v * rescale + jnp.sum(v, axis=0)
-    sum_v2 = sum_v2 * rescale**2 + jnp.sum(v**2, axis=0)
-    return (new_max, sum_v, sum_v2), None
+    chunk_mean = jnp.mean(v, axis=0)
+    # Merge (n_a, mean_a, M2_a) of the earlier chunks with this chunk's.
+    n_a = (chunk * chunk_size).astype(w.dtype)
+    frac_b = chunk_size / (n_a + chunk_size)
+    delta = chunk_mean - mean_v * rescale
+    mean_v = mean_v * rescale + delta * frac_b
+    m2_v = (
+        m2_v * rescale**2
+        + jnp.sum((v - chunk_mean) ** 2, axis=0)
+        + delta**2 * n_a * frac_b
+    )
+    return (new_max, mean_v, m2_v), None
 
   w_shape = jax.eval_shape(
       lambda k: weights_fn(x, jax.random.split(k, chunk_size)), key
@@ -101,12 +116,10 @@ def importance_sampled_log_likelihood(
       jnp.zeros(w_shape.shape[1:], w_shape.dtype),
       jnp.zeros(w_shape.shape[1:], w_shape.dtype),
   )
-  (running_max, sum_v, sum_v2), _ = jax.lax.scan(
+  (running_max, mean_v, m2_v), _ = jax.lax.scan(
       add_chunk, init, jnp.arange(num_samples // chunk_size)
   )
   shift = jnp.where(jnp.isneginf(running_max), 0.0, running_max)
-  log_px = shift + jnp.log(sum_v) - math.log(num_samples)
-  mean_v = sum_v / num_samples
-  var_v = jnp.maximum(sum_v2 / num_samples - mean_v**2, 0.0)
-  stderr = jnp.sqrt(var_v / num_samples) / mean_v
+  log_px = shift + jnp.log(mean_v)
+  stderr = jnp.sqrt(m2_v) / (num_samples * mean_v)
   return log_px, stderr
