@@ -78,6 +78,14 @@ def test_pca_from_local_npz(tmp_path):
   assert {r["latent_dim"] for r in results["runs"]} == {4}
 
 
+def test_unknown_loss_is_rejected_before_training(tmp_path):
+  config = _tiny(toy_gmm2d.get_config("quick"))
+  config.sweep.losses = ["mim", "nope"]
+  with pytest.raises(ValueError, match="unknown loss 'nope'"):
+    toy_mim.run(config, str(tmp_path))
+  assert not (tmp_path / "runs").exists()
+
+
 def test_missing_data_dir_names_the_flag(tmp_path):
   config = _tiny(toy_pca20.get_config("quick"))
   config.data.dir = str(tmp_path / "nowhere")
@@ -89,7 +97,7 @@ def test_missing_data_dir_names_the_flag(tmp_path):
     "override, message",
     [
         ("--config.no_such_field=1", "no_such_field"),
-        ("--config.sweep.losses=['mim','nope']", "unknown loss 'nope'"),
+        ("--config.optim.schedule=cosine", "unknown schedule 'cosine'"),
         ("--config.train.batch_size=30", "not divisible"),
     ],
 )
