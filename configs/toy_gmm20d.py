@@ -5,6 +5,8 @@
 Expected: MIM keeps higher MI and k-NN accuracy and lower reconstruction
 error as the latent dimension grows; the VAE collapses more; VAE has the
 better NLL.
+
+Arguments: "small" (5 seeds, latent 2, 6, 10, 14, 20), "quick".
 """
 
 from configs import toy_common
@@ -16,6 +18,10 @@ def get_config(arg=""):
   config.sweep.hidden = [50]
   config.sweep.latent_dim = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
   config.plots.sweep_x = "latent_dim"
-  if arg == "quick":
+  if "small" in (arg or "").split(","):
+    # CPU budget: 5 seeds, 5 latent sizes.
+    config.num_seeds = 5
+    config.sweep.latent_dim = [2, 6, 10, 14, 20]
+  if "quick" in (arg or "").split(","):
     config.sweep.latent_dim = [2, 8]
-  return toy_common.apply_arg(config, arg)
+  return toy_common.apply_arg(config, arg, known=("small",))
