@@ -4,13 +4,8 @@ The flag must be set before JAX creates its CPU backend, i.e. before any test
 module touches a device; conftest.py is imported first.
 """
 
-import os
-
 import jax
 
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_platforms", "cpu")
 
-SHARED_DATA = os.path.join(
-    os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"
-)
