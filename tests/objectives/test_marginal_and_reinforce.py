@@ -1,0 +1,211 @@
+"""A-MIM with the decoder marginal (Alg. 3) and REINFORCE (eq 3.26)."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mimjax import distributions
+from mimjax import models
+from mimjax import objectives
+
+
+def _assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------- A-MIM with the decoder marginal
+
+
+def test_amim_marginal_is_negative_log_joint_value_and_gradient():
+  """Encoder samples, q(x) = decoder marginal with z' = z (Alg. 3 line 3):
+
+  -1/2 [log p(x|z) + log p(z) + beta (log q(z|x) + log p(x|z) + log p(z)
+  - log q(z|x))] = -(1 + beta)/2 (log p(x|z) + log p(z)): log q(z|x) cancels.
+  """
+  model = models.mlp_model(x_dim=3, latent_dim=2, hidden=16)
+  x = jax.random.normal(jax.random.key(0), (32, 3)) * 2.0
+  params = model.init(jax.random.key(1), x)
+  key = jax.random.key(2)
+  anchor = distributions.standard_normal(2)
+  amim = objectives.make_loss_fn(model, loss="amim")
+  mim = objectives.make_loss_fn(model, loss="mim", latent_anchor=anchor)
+
+  def reference(params, beta):
+    # make_loss_fn draws the encoder half with the first half of split(key).
+    k_enc, _ = jax.random.split(key)
+    z = model.apply(params, x, method="encode").sample(seed=k_enc)
+    log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
+    log_p_z = model.apply(params, method="latent_prior").log_prob(z)
+    return -(1 + beta) / 2 * jnp.mean(log_p_x_given_z + log_p_z)
+
+  amim_grad = jax.jit(jax.value_and_grad(amim, has_aux=True))
+  reference_grad = jax.jit(jax.value_and_grad(reference))
+  mim_value = jax.jit(mim)
+  for beta in (1.0, 0.5):
+    (value, aux), grads = amim_grad(params, {"x": x}, key, beta)
+    ref_value, ref_grads = reference_grad(params, beta)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    _assert_trees_close(grads, ref_grads)
+    # log q(z|x) is not trivially zero: it really cancelled.
+    assert abs(float(aux["enc/log_q_z_given_x"])) > 0.1
+    # MIM's encoder half is the same A-MIM term.
+    _, mim_aux = mim_value(params, {"x": x}, key, beta)
+    np.testing.assert_allclose(mim_aux["enc/loss"], ref_value, rtol=1e-5)
+    # The encoder gets gradient only through z (the reparameterised sample).
+    enc_grads = grads["params"]["encoder"]
+    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(enc_grads)) > 0
+
+
+# ------------------------------------------------------------- REINFORCE
+
+
+class _PointMass:
+  """P(z) = delta(z0): fixes the decoder half's latent for exact sums."""
+
+  def __init__(self, z0):
+    self.z0 = jnp.asarray(z0, jnp.float32)
+
+  def sample(self, *, seed, sample_shape=()):
+    del seed
+    return jnp.broadcast_to(self.z0, (*sample_shape, *self.z0.shape))
+
+
+def _bernoulli_model(data_prior="gmm"):
+  return models.mlp_model(
+      x_dim=2, latent_dim=2, hidden=8, decoder_head="bernoulli",
+      data_prior=data_prior, prior_components=2,
+  )
+
+
+def _binary_batch(key, n):
+  return jax.random.bernoulli(key, 0.4, (n, 2)).astype(jnp.float32)
+
+
+def test_bernoulli_mim_loss_has_finite_gradients():
+  model = _bernoulli_model(data_prior="marginal")
+  x = _binary_batch(jax.random.key(0), 16)
+  params = model.init(jax.random.key(1), x)
+  loss_fn = objectives.make_loss_fn(
+      model, loss="mim", latent_anchor=distributions.standard_normal(2)
+  )
+  (value, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
+      params, {"x": x}, jax.random.key(2), 1.0
+  )
+  assert np.isfinite(value)
+  for g in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(g))
+  logits = grads["params"]["decoder"]["logits"]["kernel"]
+  assert float(jnp.abs(logits).max()) > 0
+
+
+def test_decoder_sample_has_no_pathwise_gradient():
+  anchor = distributions.standard_normal(2)
+  for head, reparameterized in (("bernoulli", False), ("gaussian", True)):
+    model = models.mlp_model(
+        x_dim=2, latent_dim=2, hidden=8, decoder_head=head
+    )
+    params = model.init(jax.random.key(0), jnp.zeros((4, 2)))
+    weights = jax.random.normal(jax.random.key(1), (64, 2))
+
+    def sampled_x(params):
+      terms, x, _ = objectives.decoder_terms(
+          model, params, anchor, 64, jax.random.key(2)
+      )
+      return jnp.sum(weights * x), (terms, x)
+
+    grads, (terms, x) = jax.jit(jax.grad(sampled_x, has_aux=True))(params)
+    largest = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads))
+    if reparameterized:
+      assert largest > 1e-3
+      np.testing.assert_array_equal(terms.log_prob_x_sample, 0.0)
+    else:
+      assert largest == 0.0
+      assert set(np.unique(np.asarray(x))) <= {0.0, 1.0}
+      # The REINFORCE term uses log p(x|z) of the sample.
+      np.testing.assert_array_equal(
+          terms.log_prob_x_sample, terms.log_p_x_given_z
+      )
+      assert np.all(np.asarray(terms.log_prob_x_sample) < 0)
+
+
+def test_reinforce_gradient_is_unbiased_against_exact_enumeration():
+  """Decoder half with z fixed at z0: E_x~p(x|z0)[f(x)] is a sum over the 4
+  binary x, so its exact gradient is known; the Monte-Carlo mean of the
+  library's surrogate gradient must match it (and the pathwise-only
+  gradient, without the score term, must not)."""
+  model = _bernoulli_model(data_prior="gmm")
+  z0 = jnp.array([0.3, -0.8])
+  anchor = _PointMass(z0)
+  params = model.init(jax.random.key(0), jnp.zeros((4, 2)))
+  mim = objectives.make_loss_fn(model, loss="mim", latent_anchor=anchor)
+  amim = objectives.make_loss_fn(model, loss="amim")
+
+  def decoder_half_grad(x, key):
+    # mim = 1/2 (encoder half + decoder half); amim = the encoder half with
+    # the same key, so 2 grad(mim) - grad(amim) = grad(decoder half).
+    (_, mim_aux), g_mim = jax.value_and_grad(mim, has_aux=True)(
+        params, {"x": x}, key, 1.0
+    )
+    (amim_value, _), g_amim = jax.value_and_grad(amim, has_aux=True)(
+        params, {"x": x}, key, 1.0
+    )
+    g_dec = jax.tree.map(lambda a, b: 2 * a - b, g_mim, g_amim)
+    return g_dec, mim_aux["enc/loss"] - amim_value
+
+  num_chunks, chunk = 50, 2000
+  xs = jax.vmap(lambda k: _binary_batch(k, chunk))(
+      jax.random.split(jax.random.key(1), num_chunks)
+  )
+  keys = jax.random.split(jax.random.key(2), num_chunks)
+  g_dec, enc_mismatch = jax.jit(jax.vmap(decoder_half_grad))(xs, keys)
+  np.testing.assert_array_equal(enc_mismatch, 0.0)
+
+  all_x = jnp.array(list(itertools.product([0.0, 1.0], repeat=2)))
+
+  def per_x_loss(params, x):
+    """The MIM bracket at (x, z0), parametric q(x), beta = 1."""
+    z = jnp.broadcast_to(z0, (x.shape[0], 2))
+    log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
+    log_p_z = model.apply(params, method="latent_prior").log_prob(z)
+    log_q_z_given_x = model.apply(params, x, method="encode").log_prob(z)
+    log_q_x = model.apply(params, method="data_prior").log_prob(x)
+    return -0.5 * (log_p_x_given_z + log_p_z + log_q_z_given_x + log_q_x)
+
+  def exact_expected_loss(params):
+    z = jnp.broadcast_to(z0, (4, 2))
+    probs = jnp.exp(model.apply(params, z, method="decode").log_prob(all_x))
+    return jnp.sum(probs * per_x_loss(params, all_x))
+
+  def pathwise_only(params):
+    z = jnp.broadcast_to(z0, (4, 2))
+    probs = jax.lax.stop_gradient(
+        jnp.exp(model.apply(params, z, method="decode").log_prob(all_x))
+    )
+    return jnp.sum(probs * per_x_loss(params, all_x))
+
+  exact = jax.jit(jax.grad(exact_expected_loss))(params)
+  naive = jax.jit(jax.grad(pathwise_only))(params)
+  probs = jnp.exp(
+      model.apply(params, jnp.broadcast_to(z0, (4, 2)), method="decode")
+      .log_prob(all_x)
+  )
+  np.testing.assert_allclose(float(jnp.sum(probs)), 1.0, rtol=1e-5)
+
+  flat = lambda tree: np.concatenate(
+      [np.ravel(np.asarray(a, np.float64)) for a in jax.tree.leaves(tree)]
+  )
+  samples = np.stack([flat(jax.tree.map(lambda a: a[i], g_dec))
+                      for i in range(num_chunks)])
+  mean = samples.mean(0)
+  se = samples.std(0, ddof=1) / np.sqrt(num_chunks)
+  z_exact = np.abs(mean - flat(exact)) / (se + 1e-6)
+  assert z_exact.max() < 5.0, (z_exact.max(), np.argmax(z_exact))
+  # Power: the score-function term matters, by many standard errors.
+  z_naive = np.abs(mean - flat(naive)) / (se + 1e-6)
+  assert z_naive.max() > 10.0
