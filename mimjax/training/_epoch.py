@@ -41,7 +41,8 @@ def make_epoch_fn(
   replays exactly the data and noise of an uninterrupted one.
 
   Args:
-    loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
+    loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`; `aux` is a
+      dict of scalars and must hold "loss" (the non-finite check reads it).
     optimizer: optax transformation.
     source: device data source (see `mimjax.data`).
     mesh: the 1-D data mesh.
@@ -130,6 +131,7 @@ def make_epoch_fn(
         stopped=state.stopped | (bad_epochs >= patience),
     )
     metrics = {f"train/{k}": jnp.mean(v, axis=0) for k, v in aux.items()}
+    metrics["train/beta"] = jnp.full((num_seeds,), beta)
     metrics["val/loss"] = val
     metrics["step_loss"] = aux["loss"]
     return new_state, metrics

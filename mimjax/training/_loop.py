@@ -113,10 +113,13 @@ def train(*, model, loss_fn, source, config, workdir, mesh, init_params=None):
           metrics.pop("step_loss"), epoch, source.steps_per_epoch
       )
       if error:
-        raise FloatingPointError(
-            f"{error} in {workdir}; the last good checkpoint "
-            f"(epoch {checkpointer.latest_epoch()}) is kept"
+        last = checkpointer.latest_epoch()
+        kept = (
+            "no checkpoint was written yet"
+            if last is None
+            else f"the last good checkpoint (epoch {last}) is kept"
         )
+        raise FloatingPointError(f"{error} in {workdir}; {kept}")
       done = epoch + 1 == tc.max_epochs or bool(np.all(state.stopped))
       checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)

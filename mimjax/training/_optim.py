@@ -30,12 +30,14 @@ def learning_rate_schedule(config, steps_per_epoch):
       raise ValueError("the noam schedule needs optim.warmup_epochs > 0")
 
     def noam(step):
-      e = (step // steps_per_epoch + 1).astype(jnp.float32)
+      e = (jnp.asarray(step) // steps_per_epoch + 1).astype(jnp.float32)
       return lr * w**0.5 * jnp.minimum(e * w**-1.5, e**-0.5)
 
     return noam
   if config.schedule == "linear_warmup":
-    return optax.linear_schedule(0.0, lr, max(1, w * steps_per_epoch))
+    if w <= 0:
+      return optax.constant_schedule(lr)
+    return optax.linear_schedule(0.0, lr, w * steps_per_epoch)
   raise ValueError(
       f"unknown schedule {config.schedule!r}; use 'constant', 'noam' or "
       "'linear_warmup'"

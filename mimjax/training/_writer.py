@@ -8,6 +8,15 @@ import numpy as np
 import tensorboardX
 
 
+def _epoch_of(line):
+  """Epoch of a JSONL line; a torn or blank line (a crash mid-write) is
+  dropped by returning infinity."""
+  try:
+    return json.loads(line)["epoch"]
+  except (ValueError, KeyError, TypeError):
+    return float("inf")
+
+
 class MetricWriter:
   """Writes `{epoch, name: value}` lines and TensorBoard scalars.
 
@@ -24,10 +33,7 @@ class MetricWriter:
     os.makedirs(workdir, exist_ok=True)
     if os.path.exists(self.path):
       with open(self.path) as f:
-        kept = [
-            line for line in f
-            if line.strip() and json.loads(line)["epoch"] <= resume_epoch
-        ]
+        kept = [line for line in f if _epoch_of(line) <= resume_epoch]
       with open(self.path, "w") as f:
         f.writelines(kept)
     self._tb = tensorboardX.SummaryWriter(

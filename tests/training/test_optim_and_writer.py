@@ -71,26 +71,11 @@ def test_constant_and_linear_warmup_schedules():
   )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "noam schedule calls `.astype` on `step // steps_per_epoch + 1`, so "
-        "a Python int step (allowed by optax's schedule contract) raises "
-        "AttributeError"
-    ),
-)
 def test_noam_schedule_accepts_python_int_step():
   schedule = training.learning_rate_schedule(_optim_config(), 5)
   np.testing.assert_allclose(float(schedule(10)), 0.3, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "linear_warmup with warmup_epochs=0 still uses lr 0 at step 0 "
-        "(optax.linear_schedule over max(1, 0) steps)"
-    ),
-)
 def test_linear_warmup_without_warmup_is_constant():
   schedule = training.learning_rate_schedule(
       _optim_config(schedule="linear_warmup", warmup_epochs=0), 5

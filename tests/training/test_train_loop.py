@@ -451,14 +451,6 @@ def test_corrupt_checkpoint_raises_checkpoint_error(
   assert after == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "train() logs np.mean(metrics['train/beta']) and so needs aux['beta']"
-        " from every loss_fn (KeyError after epoch 1's checkpoint otherwise);"
-        " the documented contract is only loss_fn -> (scalar, aux)"
-    ),
-)
 def test_train_accepts_loss_without_beta_in_aux(tmp_path):
   def loss_fn(params, batch, key, beta=1.0):
     loss, _ = _denoising_loss(params, batch, key, beta)
