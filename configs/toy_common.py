@@ -105,3 +105,21 @@ def apply_arg(config, arg, known=()):
   config.eval.nll_samples = 50
   config.eval.nll_chunk = 50
   return config
+
+
+def latent_sweep(config, arg):
+  """The latent-dimension sweep of Fig. 4.1 / 4.2 with its budget args.
+
+  "small": 5 seeds and latent 2, 6, 10, 14, 20 (a CPU budget); "quick":
+  latent 2 and 8 (with the shrinking of `apply_arg`).
+  """
+  config.sweep.hidden = [50]
+  config.sweep.latent_dim = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+  config.plots.sweep_x = "latent_dim"
+  tokens = (arg or "").split(",")
+  if "small" in tokens:
+    config.num_seeds = 5
+    config.sweep.latent_dim = [2, 6, 10, 14, 20]
+  if "quick" in tokens:
+    config.sweep.latent_dim = [2, 8]
+  return apply_arg(config, arg, known=("small",))

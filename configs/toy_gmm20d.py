@@ -15,13 +15,4 @@ from configs import toy_common
 def get_config(arg=""):
   config = toy_common.base()
   config.data.dim = 20
-  config.sweep.hidden = [50]
-  config.sweep.latent_dim = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
-  config.plots.sweep_x = "latent_dim"
-  if "small" in (arg or "").split(","):
-    # CPU budget: 5 seeds, 5 latent sizes.
-    config.num_seeds = 5
-    config.sweep.latent_dim = [2, 6, 10, 14, 20]
-  if "quick" in (arg or "").split(","):
-    config.sweep.latent_dim = [2, 8]
-  return toy_common.apply_arg(config, arg, known=("small",))
+  return toy_common.latent_sweep(config, arg)

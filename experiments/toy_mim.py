@@ -80,7 +80,7 @@ def _train_stages(config, source, loss, model, anchor, rundir, mesh):
         mesh=mesh,
         init_params=init_params,
     )
-    init_params = state.best_params
+    init_params = training.selected_params(state)
   return state
 
 
@@ -100,8 +100,9 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
+  selected = training.selected_params(state)
   for i in range(config.num_seeds):
-    params = jax.tree.map(lambda a, i=i: a[i], state.best_params)
+    params = jax.tree.map(lambda a, i=i: a[i], selected)
     key = jax.random.fold_in(jax.random.key(config.seed + 1), i)
     metrics, out = evaluation.evaluate_latent_model(
         model, params, test=test, train=train_sample, key=key, **config.eval

@@ -1,5 +1,6 @@
 """Encoder / decoder / priors bundled as one Flax module."""
 
+import functools
 from typing import Optional
 
 import flax.linen as nn
@@ -89,24 +90,16 @@ def mlp_model(
   Returns:
     An uninitialised `LatentVariableModel`.
   """
-  encoder = _mlp.MLPConditional(
-      out_dim=latent_dim,
+  mlp = functools.partial(
+      _mlp.MLPConditional,
       hidden=hidden,
       num_hidden_layers=num_hidden_layers,
       activation=activation,
-      head=conditional,
       min_scale=min_scale,
       num_components=num_components,
   )
-  decoder = _mlp.MLPConditional(
-      out_dim=x_dim,
-      hidden=hidden,
-      num_hidden_layers=num_hidden_layers,
-      activation=activation,
-      head=decoder_head,
-      min_scale=min_scale,
-      num_components=num_components,
-  )
+  encoder = mlp(out_dim=latent_dim, head=conditional)
+  decoder = mlp(out_dim=x_dim, head=decoder_head)
   prior_components = prior_components or num_components
   if prior == "standard_normal":
     prior_module = distributions.StandardNormalPrior(latent_dim)

@@ -19,6 +19,7 @@ from mimjax.training._optim import learning_rate_schedule
 from mimjax.training._optim import make_optimizer
 from mimjax.training._state import TrainState
 from mimjax.training._state import init_state
+from mimjax.training._state import selected_params
 from mimjax.training._writer import MetricWriter
 
 __all__ = (
@@ -34,5 +35,6 @@ __all__ = (
     "make_optimizer",
     "put_global",
     "replicated",
+    "selected_params",
     "train",
 )

@@ -75,3 +75,19 @@ def init_state(
       bad_epochs=jnp.zeros((num_seeds,), jnp.int32),
       stopped=jnp.zeros((num_seeds,), bool),
   )
+
+
+def selected_params(state):
+  """Per seed: the early-stopped `best_params`, or the current `params` for
+  a seed that never recorded a best (a run that ended inside the warm-up).
+
+  Returns:
+    `[S, ...]` parameters.
+  """
+  has_best = state.best_epoch > 0
+
+  def select(best, current):
+    mask = jnp.reshape(has_best, (-1,) + (1,) * (best.ndim - 1))
+    return jnp.where(mask, best, current)
+
+  return jax.tree.map(select, state.best_params, state.params)

@@ -58,6 +58,28 @@ def test_app_b_1d_models_and_density_plot(tmp_path):
   assert losses == {"mim", "ce"}
 
 
+def test_staged_loss_starts_from_the_first_stage(tmp_path):
+  """App. B.3: "ce>mim" trains CE, then MIM from CE's best models."""
+  config = _tiny(toy_1d.get_config("pretrain"))
+  config.sweep.losses = ["ce>mim"]
+  config.num_seeds = 1
+  toy_mim.run(config, str(tmp_path))
+  run = tmp_path / "runs" / "ce_then_mim_h10_z1"
+  first = [json.loads(l) for l in open(run / "stage_ce" / "metrics.jsonl")]
+  second = [json.loads(l) for l in open(run / "metrics.jsonl")]
+  assert len(first) == len(second) == config.train.max_epochs
+  # The MIM stage starts from a trained model, not from a fresh init.
+  fresh = _tiny(toy_1d.get_config())
+  fresh.sweep.losses = ["mim"]
+  fresh.num_seeds = 1
+  toy_mim.run(fresh, str(tmp_path / "fresh"))
+  scratch = [
+      json.loads(l)
+      for l in open(tmp_path / "fresh" / "runs" / "mim_h10_z1" / "metrics.jsonl")
+  ]
+  assert second[0]["train/loss"] != scratch[0]["train/loss"]
+
+
 def test_pca_from_local_npz(tmp_path):
   rng = np.random.default_rng(0)
   data_dir = tmp_path / "data"
