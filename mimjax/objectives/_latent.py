@@ -39,17 +39,21 @@ class LatentTerms:
     return self.log_q_z_given_x + self.log_q_x
 
 
-def _log_q_x(model, params, x, q_z_given_x, key, prior):
-  """log q(x): parametric, or the Jensen bound with z' ~ q(z|x)."""
-  data_prior = model.apply(params, method="data_prior")
+def _log_q_x(data_prior, x, importance_terms):
+  """log q(x): the parametric q(x), or the Jensen bound of eq 3.25.
+
+  Args:
+    data_prior: the model's parametric q(x), or None (decoder marginal).
+    x: `[B, *x_shape]` inputs.
+    importance_terms: `() -> (log p(x|z'), log p(z'), log q(z'|x))` at the
+      importance sample z'; called only for the decoder marginal.
+
+  Returns:
+    `[B]` log q(x) or its single-sample bound.
+  """
   if data_prior is not None:
     return data_prior.log_prob(x)
-  z_is = q_z_given_x.sample(seed=key)
-  return losses.jensen_log_marginal(
-      model.apply(params, z_is, method="decode").log_prob(x),
-      prior.log_prob(z_is),
-      q_z_given_x.log_prob(z_is),
-  )
+  return losses.jensen_log_marginal(*importance_terms())
 
 
 def encoder_terms(model, params, x, key):
@@ -73,18 +77,15 @@ def encoder_terms(model, params, x, key):
   log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
   log_p_z = prior.log_prob(z)
   log_q_z_given_x = q.log_prob(z)
-  data_prior = model.apply(params, method="data_prior")
-  if data_prior is None:
-    log_q_x = losses.jensen_log_marginal(
-        log_p_x_given_z, log_p_z, log_q_z_given_x
-    )
-  else:
-    log_q_x = data_prior.log_prob(x)
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
       log_p_z=log_p_z,
       log_q_z_given_x=log_q_z_given_x,
-      log_q_x=log_q_x,
+      log_q_x=_log_q_x(
+          model.apply(params, method="data_prior"),
+          x,
+          lambda: (log_p_x_given_z, log_p_z, log_q_z_given_x),
+      ),
       log_prob_x_sample=jnp.zeros_like(log_p_x_given_z),
   )
   return terms, z, q
@@ -119,11 +120,22 @@ def decoder_terms(model, params, latent_anchor, batch_size, key):
   log_p_x_given_z = p_x.log_prob(x)
   prior = model.apply(params, method="latent_prior")
   q = model.apply(params, x, method="encode")
+
+  def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
+    z_is = q.sample(seed=k_is)
+    return (
+        model.apply(params, z_is, method="decode").log_prob(x),
+        prior.log_prob(z_is),
+        q.log_prob(z_is),
+    )
+
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
       log_p_z=prior.log_prob(z),
       log_q_z_given_x=q.log_prob(z),
-      log_q_x=_log_q_x(model, params, x, q, k_is, prior),
+      log_q_x=_log_q_x(
+          model.apply(params, method="data_prior"), x, importance_terms
+      ),
       log_prob_x_sample=(
           jnp.zeros_like(log_p_x_given_z)
           if reparameterized
