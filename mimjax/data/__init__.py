@@ -9,6 +9,10 @@ the compiled epoch program (no host round-trips):
 plus fixed `validation` and `test` splits as dicts of arrays.
 """
 
+from mimjax.data._images import IMAGE_DATASETS
+from mimjax.data._images import ImageSource
+from mimjax.data._images import load_image_arrays
+from mimjax.data._images import make_image_source
 from mimjax.data._local import load_arrays
 from mimjax.data._pca import pca_projection
 from mimjax.data._sources import ArraySource
@@ -19,8 +23,12 @@ from mimjax.data._sources import make_source
 __all__ = (
     "ArraySource",
     "GMMSource",
+    "IMAGE_DATASETS",
+    "ImageSource",
     "gmm_means",
     "load_arrays",
+    "load_image_arrays",
+    "make_image_source",
     "make_source",
     "pca_projection",
 )

@@ -1,0 +1,380 @@
+"""Binarised 28x28 image data: MNIST, Fashion-MNIST and Omniglot.
+
+Follows the thesis's reference setup (Tomczak & Welling's VampPrior code):
+
+  * MNIST / Fashion-MNIST: the first 50000 of the 60000 training images train,
+    the last 10000 validate; the 10000 test images test.
+  * Omniglot: the IWAE 28x28 split (`chardata.mat`, 24345 train and 8070 test
+    images); the last 1345 training images validate.
+  * Training batches are binarised dynamically (a fresh Bernoulli draw from the
+    gray levels at every step); validation and test are binarised once with
+    `np.random.RandomState(777)`, so every run evaluates on the same bits.
+
+Files come from a local folder (`--config.data.dir=`) or from an already
+prepared TFDS data dir; nothing is ever downloaded.
+"""
+
+import dataclasses
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mimjax.data import _local
+
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "omniglot")
+_LOADERS = ("auto", "local", "tfds")
+_SHAPE = (28, 28)
+_EVAL_SEED = 777  # validation / test binarisation, as the reference.
+_TRAIN_SEED = _EVAL_SEED + 1  # train_eval and the static training set.
+_DEFAULT_VALIDATION = {"mnist": 10000, "fashion_mnist": 10000, "omniglot": 1345}
+_OMNIGLOT_FILE = "chardata.mat"
+_OMNIGLOT_URL = (
+    "https://github.com/yburda/iwae/raw/master/datasets/OMNIGLOT/chardata.mat"
+)
+
+
+def load_image_arrays(name, *, directory="", loader="auto", tfds_data_dir=None):
+  """Loads the gray images and labels of one dataset (never downloads).
+
+  Args:
+    name: one of `IMAGE_DATASETS`.
+    directory: local folder with `<name>.npz` or the four IDX files (MNIST,
+      Fashion-MNIST), or `chardata.mat` (Omniglot).
+    loader: "local", "tfds" (an already prepared `tfds` dataset, read by random
+      access), or "auto" (local if `directory` is set, else tfds).
+    tfds_data_dir: TFDS data dir; None means TFDS's default.
+
+  Returns:
+    Dict with x_train `[N, 28, 28]` uint8 (gray 0..255), y_train `[N]` int32,
+    x_test `[M, 28, 28]` uint8 and y_test `[M]` int32.
+
+  Raises:
+    ValueError: unknown dataset or loader, Omniglot via tfds, or malformed
+      arrays (shape, dtype, range, NaN).
+    FileNotFoundError: the files are missing; says what to put where.
+  """
+  if name not in IMAGE_DATASETS:
+    raise ValueError(
+        f"unknown image dataset {name!r}; valid names: {', '.join(IMAGE_DATASETS)}"
+    )
+  if loader not in _LOADERS:
+    raise ValueError(f"unknown loader {loader!r}; use one of {_LOADERS}")
+  if loader == "auto":
+    loader = "local" if directory else "tfds"
+  if loader == "tfds":
+    arrays = _load_tfds(name, tfds_data_dir)
+  elif name == "omniglot":
+    arrays = _load_omniglot(directory)
+  else:
+    arrays = _load_local(name, directory)
+  return _validated(name, arrays)
+
+
+def _load_local(name, directory):
+  try:
+    return _local.load_arrays(name, directory)
+  except FileNotFoundError as e:
+    if "--config.data.dir" in str(e):
+      raise
+    raise FileNotFoundError(
+        f"{e}; then pass --config.data.dir={directory or '/path/to/folder'}"
+    ) from e
+
+
+def _load_omniglot(directory):
+  """Reads the IWAE split from `chardata.mat` (images in Fortran order)."""
+  path = os.path.join(directory, _OMNIGLOT_FILE) if directory else ""
+  if not path or not os.path.isfile(path):
+    where = directory or "/path/to/folder"
+    raise FileNotFoundError(
+        f"Omniglot needs the IWAE 28x28 split file {_OMNIGLOT_FILE} ({_OMNIGLOT_URL})"
+        f": put {_OMNIGLOT_FILE} in the folder {where} (missing: "
+        f"{os.path.join(where, _OMNIGLOT_FILE)}) and pass "
+        f"--config.data.dir={where}"
+    )
+  import scipy.io  # pylint: disable=g-import-not-at-top
+
+  mat = scipy.io.loadmat(path)
+  arrays = {}
+  for split, x_key, y_key in (
+      ("train", "data", "targetchar"),
+      ("test", "testdata", "testtargetchar"),
+  ):
+    missing = [k for k in (x_key, y_key) if k not in mat]
+    if missing:
+      raise ValueError(f"{path} lacks variables {missing}")
+    x = np.asarray(mat[x_key], np.float64)
+    if x.ndim != 2 or x.shape[0] != 28 * 28:
+      raise ValueError(
+          f"{path}: {x_key!r} has shape {x.shape}, want [784, N]"
+      )
+    if not np.all(np.isfinite(x)):
+      raise ValueError(f"{path}: {x_key!r} contains NaN or inf")
+    if x.min() < 0.0 or x.max() > 1.0:
+      raise ValueError(
+          f"{path}: {x_key!r} has values in [{x.min()}, {x.max()}], want [0, 1]"
+      )
+    # As the reference: column n is image n flattened in Fortran order.
+    images = x.T.reshape(-1, 28, 28, order="F")
+    arrays[f"x_{split}"] = np.round(255.0 * images).astype(np.uint8)
+    arrays[f"y_{split}"] = np.asarray(mat[y_key]).reshape(-1)
+  return arrays
+
+
+def _load_tfds(name, data_dir):
+  """Reads an already prepared TFDS dataset by random access (no TF)."""
+  if name == "omniglot":
+    raise ValueError(
+        "omniglot via tfds is not supported: the thesis uses the IWAE 28x28 "
+        f"Omniglot split ({_OMNIGLOT_FILE}), which tfds does not ship (its "
+        "'omniglot' is the 105x105 background/evaluation split); download "
+        f"{_OMNIGLOT_URL}, put it in a folder and pass --config.data.dir= with "
+        "--config.data.loader=local"
+    )
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  shown_dir = data_dir or f"{tfds.core.constants.DATA_DIR} (TFDS default)"
+  arrays = {}
+  for split in ("train", "test"):
+    try:
+      source = tfds.data_source(
+          name, split=split, data_dir=data_dir, download=False
+      )
+      records = [source[i] for i in range(len(source))]
+    except Exception as e:  # TFDS raises many types for "not prepared".
+      raise FileNotFoundError(
+          f"tfds dataset {name!r} (split {split!r}) is not prepared in "
+          f"data_dir {shown_dir} in a random-access format ({type(e).__name__}:"
+          f" {e}). Either, on a machine with internet, run `tfds build {name} "
+          f"--file_format=array_record --data_dir=DIR` and copy DIR here "
+          f"(--config.data.tfds_data_dir=DIR), or put {name}.npz / the IDX "
+          "files in a folder and pass --config.data.dir=/that/folder"
+      ) from e
+    if not records:
+      raise ValueError(f"tfds {name} split {split!r} in {shown_dir} is empty")
+    x = np.stack([np.asarray(r["image"]) for r in records])
+    if x.ndim == 4 and x.shape[-1] == 1:
+      x = x[..., 0]
+    arrays[f"x_{split}"] = x
+    arrays[f"y_{split}"] = np.asarray([r["label"] for r in records])
+  return arrays
+
+
+def _validated(name, arrays):
+  """Checks shapes, dtypes and ranges; returns uint8 images, int32 labels."""
+  out = {}
+  for split in ("train", "test"):
+    x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
+    if x.ndim == 4 and x.shape[-1] == 1:
+      x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != _SHAPE:
+      raise ValueError(
+          f"{name} {split} images have shape {x.shape}, want [N, 28, 28]"
+      )
+    if y.shape != (len(x),):
+      raise ValueError(
+          f"{name} {split}: labels have shape {y.shape}, want [{len(x)}]"
+      )
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+      raise ValueError(f"{name} {split} images contain NaN or inf")
+    if x.dtype != np.uint8:
+      if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(
+            f"{name} {split} images have dtype {x.dtype}, want uint8 gray "
+            "levels 0..255"
+        )
+      if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(
+            f"{name} {split} images range over [{x.min()}, {x.max()}], want "
+            "0..255"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+      if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+        pass  # e.g. Omniglot labels saved as doubles by MATLAB.
+      else:
+        raise ValueError(
+            f"{name} {split} labels have dtype {y.dtype}, want integers"
+        )
+    out[f"x_{split}"] = x.astype(np.uint8)
+    out[f"y_{split}"] = y.astype(np.int32)
+  return out
+
+
+def _binarize(gray, seed):
+  """One fixed Bernoulli draw per pixel: uint8 gray -> float32 {0, 1}."""
+  rng = np.random.RandomState(seed)
+  return rng.binomial(1, gray / 255.0).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImageSource:
+  """Binarised 28x28 images, reshuffled every epoch on device (drop-last).
+
+  The (gray) training images are put on the device once, as uint8, at
+  construction; `batch` gathers and binarises a batch inside the compiled
+  epoch program. With `dynamic_binarization=False` the training set is
+  binarised once instead (with the `train_eval` draw, seed 778), so the data
+  are always binary.
+
+  Attributes:
+    x_train: `[N, 28, 28, 1]` uint8 gray training images.
+    y_train: `[N]` int32 labels.
+    x_val: `[Nv, 28, 28, 1]` float32 in {0, 1} (binarised once).
+    y_val: `[Nv]` int32.
+    x_test: `[Nt, 28, 28, 1]` float32 in {0, 1} (binarised once).
+    y_test: `[Nt]` int32.
+    batch_size: training batch size B.
+    dynamic_binarization: fresh Bernoulli draw per step (True) or a fixed one.
+  """
+
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_val: np.ndarray
+  y_val: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  batch_size: int
+  dynamic_binarization: bool = True
+
+  def __post_init__(self):
+    x_train = np.asarray(self.x_train)
+    if x_train.dtype != np.uint8 or x_train.shape[1:] != self.x_shape:
+      raise ValueError(
+          f"x_train must be uint8 [N, 28, 28, 1], got {x_train.dtype} "
+          f"{x_train.shape}"
+      )
+    for split in ("val", "test"):
+      x = np.asarray(getattr(self, f"x_{split}"))
+      if x.shape[1:] != self.x_shape:
+        raise ValueError(f"x_{split} has shape {x.shape}, want [N, 28, 28, 1]")
+      if not np.all((x == 0) | (x == 1)):
+        raise ValueError(f"x_{split} must be binarised to {{0, 1}}")
+    for split in ("train", "val", "test"):
+      x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+      if len(x) != len(y):
+        raise ValueError(f"x_{split} has {len(x)} images, y_{split} {len(y)}")
+    if not 0 < self.batch_size <= len(x_train):
+      raise ValueError(
+          f"{len(x_train)} training examples < batch size {self.batch_size}"
+      )
+    object.__setattr__(self, "x_train", x_train)
+    if self.dynamic_binarization:
+      device_x = x_train
+    else:  # Fixed bits, stored as 0 / 255 so `batch` is the same program.
+      device_x = (255 * self.train_eval["x"]).astype(np.uint8)
+    object.__setattr__(self, "_device_x", jnp.asarray(device_x))
+    object.__setattr__(
+        self, "_device_y", jnp.asarray(np.asarray(self.y_train, np.int32))
+    )
+
+  @property
+  def steps_per_epoch(self):
+    return len(self.x_train) // self.batch_size
+
+  @property
+  def x_shape(self):
+    return _SHAPE + (1,)
+
+  def start_epoch(self, key):
+    """Returns (permutation `[N]`, binarisation key) for one epoch."""
+    k_perm, k_bits = jax.random.split(key)
+    return jax.random.permutation(k_perm, len(self.x_train)), k_bits
+
+  def batch(self, epoch_state, step):
+    """Batch `step` of the epoch: {"x": `[B, 28, 28, 1]` f32, "label": `[B]`}."""
+    permutation, key = epoch_state
+    idx = jax.lax.dynamic_slice_in_dim(
+        permutation, step * self.batch_size, self.batch_size
+    )
+    gray = self._device_x[idx].astype(jnp.float32) / 255.0
+    if self.dynamic_binarization:
+      x = jax.random.bernoulli(jax.random.fold_in(key, step), gray)
+      x = x.astype(jnp.float32)
+    else:
+      x = gray  # Already {0, 1}.
+    return {"x": x, "label": self._device_y[idx]}
+
+  @functools.cached_property
+  def train_eval(self):
+    """Training images binarised once (RandomState(778)), with labels."""
+    return {
+        "x": _binarize(self.x_train, _TRAIN_SEED),
+        "label": np.asarray(self.y_train, np.int32),
+    }
+
+  @property
+  def validation(self):
+    return {"x": self.x_val, "label": self.y_val}
+
+  @property
+  def test(self):
+    return {"x": self.x_test, "label": self.y_test}
+
+  def pseudo_input_examples(self, k):
+    """The first `k` gray training images, `[k, 28, 28, 1]` float32 in [0, 1].
+
+    For initialising VampPrior pseudo-inputs from data.
+    """
+    if not 0 < k <= len(self.x_train):
+      raise ValueError(
+          f"asked for {k} pseudo-input examples; there are "
+          f"{len(self.x_train)} training images"
+      )
+    return self.x_train[:k].astype(np.float32) / 255.0
+
+
+def make_image_source(data_config, *, batch_size):
+  """Builds an `ImageSource` from a `config.data` section.
+
+  Args:
+    data_config: ConfigDict with `name` (in `IMAGE_DATASETS`), `dir`,
+      `loader`, `tfds_data_dir`, `num_validation` (the last training images
+      held out; default 10000, or 1345 for Omniglot), `dynamic_binarization`,
+      and optional `max_train` / `max_test` (keep the first so many training /
+      test images; 0 keeps all).
+    batch_size: training batch size.
+
+  Returns:
+    An `ImageSource`.
+
+  Raises:
+    ValueError: bad dataset name or `num_validation` out of range.
+  """
+  cfg = data_config
+  name = cfg.name
+  arrays = load_image_arrays(
+      name,
+      directory=cfg.get("dir", "") or "",
+      loader=cfg.get("loader", "auto") or "auto",
+      tfds_data_dir=cfg.get("tfds_data_dir", None) or None,
+  )
+  x_all = arrays["x_train"][..., None]
+  y_all = arrays["y_train"]
+  n_val = cfg.get("num_validation", None)
+  if n_val is None:
+    n_val = _DEFAULT_VALIDATION[name]
+  if not 0 < n_val < len(x_all):
+    raise ValueError(
+        f"num_validation={n_val} must be in (0, {len(x_all)}) for {name}"
+    )
+  x_train, y_train = x_all[:-n_val], y_all[:-n_val]
+  x_val, y_val = x_all[-n_val:], y_all[-n_val:]
+  x_test, y_test = arrays["x_test"][..., None], arrays["y_test"]
+  max_train, max_test = cfg.get("max_train", 0), cfg.get("max_test", 0)
+  if max_train:
+    x_train, y_train = x_train[:max_train], y_train[:max_train]
+  if max_test:
+    x_test, y_test = x_test[:max_test], y_test[:max_test]
+  return ImageSource(
+      x_train=x_train,
+      y_train=y_train,
+      x_val=_binarize(x_val, _EVAL_SEED),
+      y_val=y_val,
+      x_test=_binarize(x_test, _EVAL_SEED),
+      y_test=y_test,
+      batch_size=batch_size,
+      dynamic_binarization=bool(cfg.get("dynamic_binarization", True)),
+  )
