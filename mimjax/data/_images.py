@@ -228,6 +228,9 @@ class ImageSource:
     y_test: `[Nt]` int32.
     batch_size: training batch size B.
     dynamic_binarization: fresh Bernoulli draw per step (True) or a fixed one.
+    epoch_steps: steps per "epoch" (0: one pass, N // B). A smaller value makes
+      an epoch a random subset of the training set without replacement, so
+      small-budget runs validate, log and checkpoint more often.
   """
 
   x_train: np.ndarray
@@ -238,6 +241,7 @@ class ImageSource:
   y_test: np.ndarray
   batch_size: int
   dynamic_binarization: bool = True
+  epoch_steps: int = 0
 
   def __post_init__(self):
     x_train = np.asarray(self.x_train)
@@ -272,7 +276,8 @@ class ImageSource:
 
   @property
   def steps_per_epoch(self):
-    return len(self.x_train) // self.batch_size
+    full = len(self.x_train) // self.batch_size
+    return min(self.epoch_steps, full) if self.epoch_steps else full
 
   @property
   def x_shape(self):
@@ -333,8 +338,9 @@ def make_image_source(data_config, *, batch_size):
     data_config: ConfigDict with `name` (in `IMAGE_DATASETS`), `dir`,
       `loader`, `tfds_data_dir`, `num_validation` (the last training images
       held out; default 10000, or 1345 for Omniglot), `dynamic_binarization`,
-      and optional `max_train` / `max_test` (keep the first so many training /
-      test images; 0 keeps all).
+      and optional `max_train` / `max_validation` / `max_test` (keep the first
+      so many images of a split; 0 keeps all; the split itself is unchanged)
+      and `epoch_steps` (see `ImageSource`).
     batch_size: training batch size.
 
   Returns:
@@ -364,8 +370,11 @@ def make_image_source(data_config, *, batch_size):
   x_val, y_val = x_all[-n_val:], y_all[-n_val:]
   x_test, y_test = arrays["x_test"][..., None], arrays["y_test"]
   max_train, max_test = cfg.get("max_train", 0), cfg.get("max_test", 0)
+  max_val = cfg.get("max_validation", 0)
   if max_train:
     x_train, y_train = x_train[:max_train], y_train[:max_train]
+  if max_val:
+    x_val, y_val = x_val[:max_val], y_val[:max_val]
   if max_test:
     x_test, y_test = x_test[:max_test], y_test[:max_test]
   return ImageSource(
@@ -377,4 +386,5 @@ def make_image_source(data_config, *, batch_size):
       y_test=y_test,
       batch_size=batch_size,
       dynamic_binarization=bool(cfg.get("dynamic_binarization", True)),
+      epoch_steps=int(cfg.get("epoch_steps", 0) or 0),
   )

@@ -10,9 +10,11 @@ from mimjax.distributions._conditionals import categorical
 from mimjax.distributions._conditionals import diag_gaussian
 from mimjax.distributions._conditionals import gaussian_mixture
 from mimjax.distributions._conditionals import is_reparameterized
+from mimjax.distributions._conditionals import scale_from_logvar
 from mimjax.distributions._conditionals import scale_from_raw
 from mimjax.distributions._conditionals import standard_normal
 from mimjax.distributions._conditionals import uniform_mixture
+from mimjax.distributions._hierarchical import TwoLevelLatent
 from mimjax.distributions._priors import GaussianMixturePrior
 from mimjax.distributions._priors import StandardNormalPrior
 from mimjax.distributions._priors import VampPrior
@@ -21,6 +23,7 @@ from mimjax.distributions._priors import data_initializer
 __all__ = (
     "GaussianMixturePrior",
     "StandardNormalPrior",
+    "TwoLevelLatent",
     "VampPrior",
     "bernoulli",
     "categorical",
@@ -28,6 +31,7 @@ __all__ = (
     "diag_gaussian",
     "gaussian_mixture",
     "is_reparameterized",
+    "scale_from_logvar",
     "scale_from_raw",
     "standard_normal",
     "uniform_mixture",

@@ -36,6 +36,23 @@ def scale_from_raw(raw, *, min_scale, kind="exp"):
   return min_scale + positive
 
 
+def scale_from_logvar(logvar, *, min_logvar=-6.0, max_logvar=2.0):
+  """std = exp(clip(logvar, min, max) / 2): the image models' hardtanh bound.
+
+  Tomczak & Welling's convHVAE / PixelHVAE clip every latent log-variance to
+  [-6, 2], i.e. std in [0.0498, 2.718] (reference digest Sec. 1.5).
+
+  Args:
+    logvar: `[..., d]` raw log-variances.
+    min_logvar: lower clip.
+    max_logvar: upper clip.
+
+  Returns:
+    `[..., d]` standard deviations.
+  """
+  return jnp.exp(0.5 * jnp.clip(logvar, min_logvar, max_logvar))
+
+
 def diag_gaussian(loc, scale):
   """N(loc, diag(scale^2)) over the last axis; samples are reparameterised.
 

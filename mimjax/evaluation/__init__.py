@@ -1,6 +1,13 @@
 """Dataset-level evaluation of trained latent-variable models."""
 
+from mimjax.evaluation._images import encode_dataset
+from mimjax.evaluation._images import evaluate_image_model
 from mimjax.evaluation._latent import evaluate_latent_model
 from mimjax.evaluation._latent import latent_summaries
 
-__all__ = ("evaluate_latent_model", "latent_summaries")
+__all__ = (
+    "encode_dataset",
+    "evaluate_image_model",
+    "evaluate_latent_model",
+    "latent_summaries",
+)

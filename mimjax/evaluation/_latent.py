@@ -35,17 +35,20 @@ def latent_summaries(model, params, x, key):
 
   Returns:
     Dict of `z` (sample) `[N, d]`, `z_mean`, `z_std` `[N, d]`, `x_recon`
-    `[N, *x_shape]`, and `[N]` arrays `neg_elbo`, `log_p_joint`
-    (log p(x|z) + log p(z)) and `log_q_z_given_x` at the sample z.
+    (a decoder sample) and `x_mean` (the decoder mean) `[N, *x_shape]`, and
+    `[N]` arrays `neg_elbo`, `log_p_joint` (log p(x|z) + log p(z)) and
+    `log_q_z_given_x` at the sample z.
   """
   k_enc, k_rec = jax.random.split(key)
   terms, z, q = objectives.encoder_terms(model, params, x, k_enc)
-  x_recon = model.apply(params, z, method="decode").sample(seed=k_rec)
+  p_x = model.apply(params, z, method="decode")
+  x_recon = p_x.sample(seed=k_rec)
   return {
       "z": z,
-      "z_mean": q.mean(),
-      "z_std": q.stddev(),
+      "z_mean": q.mean,
+      "z_std": q.stddev,
       "x_recon": x_recon,
+      "x_mean": p_x.mean(),
       "neg_elbo": losses.neg_elbo(
           terms.log_p_x_given_z, terms.log_q_z_given_x, terms.log_p_z
       ),

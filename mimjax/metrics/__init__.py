@@ -7,6 +7,7 @@ scipy / scikit-learn nearest-neighbour searches and return Python numbers.
 jit-compatible. All quantities are in nats.
 """
 
+from mimjax.metrics._clustering import clustering_nmi
 from mimjax.metrics._entropy import kl_entropy
 from mimjax.metrics._importance import importance_sampled_log_likelihood
 from mimjax.metrics._importance import logmeanexp
@@ -18,6 +19,7 @@ from mimjax.metrics._latent import posterior_std
 from mimjax.metrics._latent import reconstruction_error
 
 __all__ = (
+    "clustering_nmi",
     "active_units",
     "consistency_gap",
     "importance_sampled_log_likelihood",

@@ -4,15 +4,21 @@
 evaluates every log-density once, and hands them to `mimjax.losses`.
 """
 
+from mimjax.objectives._latent import DECODER_SAMPLES
 from mimjax.objectives._latent import LOSSES
 from mimjax.objectives._latent import LatentTerms
+from mimjax.objectives._latent import MODEL_PRIOR
+from mimjax.objectives._latent import PosteriorMoments
 from mimjax.objectives._latent import decoder_terms
 from mimjax.objectives._latent import encoder_terms
 from mimjax.objectives._latent import make_loss_fn
 
 __all__ = (
+    "DECODER_SAMPLES",
     "LOSSES",
     "LatentTerms",
+    "MODEL_PRIOR",
+    "PosteriorMoments",
     "decoder_terms",
     "encoder_terms",
     "make_loss_fn",

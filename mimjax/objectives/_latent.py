@@ -12,6 +12,9 @@ from mimjax import losses
 
 LOSSES = ("vae", "amim", "mim", "vae_h", "mim_h", "ce")
 _SYMMETRIC = ("mim", "mim_h", "ce")
+# `latent_anchor` value that makes P(z) the model's learned prior p(z).
+MODEL_PRIOR = "model_prior"
+DECODER_SAMPLES = ("sample", "mean")
 
 
 @flax.struct.dataclass
@@ -56,6 +59,35 @@ def _log_q_x(data_prior, x, importance_terms):
   return losses.jensen_log_marginal(*importance_terms())
 
 
+@flax.struct.dataclass
+class PosteriorMoments:
+  """Mean and standard deviation of q(z|x), each `[B, d]`."""
+
+  mean: jax.Array
+  stddev: jax.Array
+
+
+def _encoder_half(m, x, key, prior):
+  """`encoder_terms` on a bound module `m` with p(z) already built."""
+  q = m.encode(x)
+  z = q.sample(seed=key)
+  log_p_x_given_z = m.decode(z).log_prob(x)
+  log_p_z = prior.log_prob(z)
+  log_q_z_given_x = q.log_prob(z)
+  terms = LatentTerms(
+      log_p_x_given_z=log_p_x_given_z,
+      log_p_z=log_p_z,
+      log_q_z_given_x=log_q_z_given_x,
+      log_q_x=_log_q_x(
+          m.data_prior(),
+          x,
+          lambda: (log_p_x_given_z, log_p_z, log_q_z_given_x),
+      ),
+      log_prob_x_sample=jnp.zeros_like(log_p_x_given_z),
+  )
+  return terms, z, PosteriorMoments(q.mean(), q.stddev())
+
+
 def encoder_terms(model, params, x, key):
   """Terms on encoder samples x ~ P(x) (data), z ~ q(z|x) (reparameterised).
 
@@ -69,29 +101,58 @@ def encoder_terms(model, params, x, key):
     key: PRNG key.
 
   Returns:
-    (`LatentTerms`, z `[B, d]`, q(z|x) distribution).
+    (`LatentTerms`, z `[B, d]`, `PosteriorMoments` of q(z|x)).
   """
-  q = model.apply(params, x, method="encode")
-  z = q.sample(seed=key)
-  prior = model.apply(params, method="latent_prior")
-  log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
-  log_p_z = prior.log_prob(z)
-  log_q_z_given_x = q.log_prob(z)
+  return model.apply(
+      params, method=lambda m: _encoder_half(m, x, key, m.latent_prior())
+  )
+
+
+def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
+  """`decoder_terms` on a bound module `m`; `anchor` None samples p(z)."""
+  k_z, k_x, k_is = jax.random.split(key, 3)
+  if anchor is None:  # the model prior, with pathwise gradients into it
+    z = prior.sample(seed=k_z, sample_shape=(batch_size,))
+  else:
+    z = jax.lax.stop_gradient(
+        anchor.sample(seed=k_z, sample_shape=(batch_size,))
+    )
+  p_x = m.decode(z)
+  reparameterized = distributions.is_reparameterized(p_x)
+  if decoder_sample == "mean" and not reparameterized:
+    x = jax.lax.stop_gradient(p_x.mean())
+  else:
+    x = p_x.sample(seed=k_x)
+  if not reparameterized:  # discrete (distrax gives int samples): a constant
+    x = jax.lax.stop_gradient(x.astype(jnp.float32))
+  log_p_x_given_z = p_x.log_prob(x)
+  q = m.encode(x)
+
+  def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
+    z_is = q.sample(seed=k_is)
+    return (
+        m.decode(z_is).log_prob(x),
+        prior.log_prob(z_is),
+        q.log_prob(z_is),
+    )
+
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
-      log_p_z=log_p_z,
-      log_q_z_given_x=log_q_z_given_x,
-      log_q_x=_log_q_x(
-          model.apply(params, method="data_prior"),
-          x,
-          lambda: (log_p_x_given_z, log_p_z, log_q_z_given_x),
+      log_p_z=prior.log_prob(z),
+      log_q_z_given_x=q.log_prob(z),
+      log_q_x=_log_q_x(m.data_prior(), x, importance_terms),
+      log_prob_x_sample=(
+          jnp.zeros_like(log_p_x_given_z)
+          if reparameterized
+          else log_p_x_given_z
       ),
-      log_prob_x_sample=jnp.zeros_like(log_p_x_given_z),
   )
-  return terms, z, q
+  return terms, x, z
 
 
-def decoder_terms(model, params, latent_anchor, batch_size, key):
+def decoder_terms(
+    model, params, latent_anchor, batch_size, key, decoder_sample="sample"
+):
   """Terms on decoder samples z ~ P(z), x ~ p(x|z) (Alg. 1, 3).
 
   Continuous x is reparameterised, so gradients flow through x into the
@@ -101,48 +162,39 @@ def decoder_terms(model, params, latent_anchor, batch_size, key):
   Args:
     model: a `LatentVariableModel`-like Flax module.
     params: its variables.
-    latent_anchor: P(z), any object with `sample(seed=, sample_shape=)`.
+    latent_anchor: P(z), any object with `sample(seed=, sample_shape=)`
+      (a fixed anchor: no gradient flows into it), or `MODEL_PRIOR` to sample
+      the model's own p(z) with pathwise gradients (the image models' choice,
+      reference digest Sec. 1.2).
     batch_size: number of decoder samples.
     key: PRNG key.
+    decoder_sample: for discrete x, "sample" draws x ~ p(x|z) (eq 3.26) and
+      "mean" uses the detached mean E[x|z] instead (the authors' image code,
+      reference digest Sec. 1.2), still with the REINFORCE term.
 
   Returns:
     (`LatentTerms`, x `[B, *x_shape]`, z `[B, d]`).
   """
-  k_z, k_x, k_is = jax.random.split(key, 3)
-  z = jax.lax.stop_gradient(
-      latent_anchor.sample(seed=k_z, sample_shape=(batch_size,))
+  _check_decoder_sample(decoder_sample)
+  anchor = None if _is_model_prior(latent_anchor) else latent_anchor
+  return model.apply(
+      params,
+      method=lambda m: _decoder_half(
+          m, anchor, batch_size, key, m.latent_prior(), decoder_sample
+      ),
   )
-  p_x = model.apply(params, z, method="decode")
-  x = p_x.sample(seed=k_x)
-  reparameterized = distributions.is_reparameterized(p_x)
-  if not reparameterized:
-    x = jax.lax.stop_gradient(x)
-  log_p_x_given_z = p_x.log_prob(x)
-  prior = model.apply(params, method="latent_prior")
-  q = model.apply(params, x, method="encode")
 
-  def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
-    z_is = q.sample(seed=k_is)
-    return (
-        model.apply(params, z_is, method="decode").log_prob(x),
-        prior.log_prob(z_is),
-        q.log_prob(z_is),
+
+def _check_decoder_sample(decoder_sample):
+  if decoder_sample not in DECODER_SAMPLES:
+    raise ValueError(
+        f"unknown decoder_sample {decoder_sample!r}; use one of "
+        f"{DECODER_SAMPLES}"
     )
 
-  terms = LatentTerms(
-      log_p_x_given_z=log_p_x_given_z,
-      log_p_z=prior.log_prob(z),
-      log_q_z_given_x=q.log_prob(z),
-      log_q_x=_log_q_x(
-          model.apply(params, method="data_prior"), x, importance_terms
-      ),
-      log_prob_x_sample=(
-          jnp.zeros_like(log_p_x_given_z)
-          if reparameterized
-          else log_p_x_given_z
-      ),
-  )
-  return terms, x, z
+
+def _is_model_prior(latent_anchor):
+  return isinstance(latent_anchor, str) and latent_anchor == MODEL_PRIOR
 
 
 def _per_example(loss, terms, beta):
@@ -181,7 +233,7 @@ def _summaries(prefix, terms, per_example):
 
 
 def make_loss_fn(
-    model, *, loss, latent_anchor=None
+    model, *, loss, latent_anchor=None, decoder_sample="sample"
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
 
@@ -197,7 +249,10 @@ def make_loss_fn(
   Args:
     model: a `LatentVariableModel`-like Flax module.
     loss: one of `LOSSES`.
-    latent_anchor: P(z) for decoder samples (needed by symmetric losses).
+    latent_anchor: P(z) for decoder samples (needed by symmetric losses):
+      a fixed distribution, or `MODEL_PRIOR` for the model's learned p(z).
+    decoder_sample: discrete decoder samples, "sample" or "mean" (see
+      `decoder_terms`).
 
   Returns:
     The loss function. `batch` is a dict with "x" `[B, *x_shape]`; `aux`
@@ -210,17 +265,29 @@ def make_loss_fn(
   if symmetric and latent_anchor is None:
     raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
 
-  def loss_fn(params, batch, key, beta=1.0):
-    x = batch["x"]
+  if isinstance(latent_anchor, str) and not _is_model_prior(latent_anchor):
+    raise ValueError(
+        f"unknown latent_anchor {latent_anchor!r}; pass a distribution or "
+        f"{MODEL_PRIOR!r}"
+    )
+  _check_decoder_sample(decoder_sample)
+  anchor = None if _is_model_prior(latent_anchor) else latent_anchor
+
+  def bound_loss(m, x, key, beta):
+    # One apply: p(z) (e.g. a VampPrior's K encoder passes) is built once and
+    # shared by both halves.
+    prior = m.latent_prior()
     k_enc, k_dec = jax.random.split(key)
-    enc, _, q = encoder_terms(model, params, x, k_enc)
+    enc, _, moments = _encoder_half(m, x, k_enc, prior)
     enc_loss = _per_example(loss, enc, beta)
     aux = _summaries("enc", enc, enc_loss)
-    aux["posterior_std"] = jnp.mean(q.stddev())
+    aux["posterior_std"] = jnp.mean(moments.stddev)
     aux["beta"] = jnp.asarray(beta, jnp.float32)
     total = jnp.mean(enc_loss)
     if symmetric:
-      dec, _, _ = decoder_terms(model, params, latent_anchor, x.shape[0], k_dec)
+      dec, _, _ = _decoder_half(
+          m, anchor, x.shape[0], k_dec, prior, decoder_sample
+      )
       dec_loss = losses.score_function_surrogate(
           _per_example(loss, dec, beta), dec.log_prob_x_sample
       )
@@ -228,5 +295,8 @@ def make_loss_fn(
       total = 0.5 * (total + jnp.mean(dec_loss))
     aux["loss"] = total
     return total, aux
+
+  def loss_fn(params, batch, key, beta=1.0):
+    return model.apply(params, batch["x"], key, beta, method=bound_loss)
 
   return loss_fn

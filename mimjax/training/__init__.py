@@ -17,6 +17,7 @@ from mimjax.training._mesh import put_global
 from mimjax.training._mesh import replicated
 from mimjax.training._optim import learning_rate_schedule
 from mimjax.training._optim import make_optimizer
+from mimjax.training._optim import normalize_by_leaf_norm
 from mimjax.training._state import TrainState
 from mimjax.training._state import init_state
 from mimjax.training._state import selected_params
@@ -33,6 +34,7 @@ __all__ = (
     "make_epoch_fn",
     "make_mesh",
     "make_optimizer",
+    "normalize_by_leaf_norm",
     "put_global",
     "replicated",
     "selected_params",

@@ -1,0 +1,145 @@
+"""Shared recipe of the image experiments (thesis Sec. 4.3-4.4, 5.3.3, App. C).
+
+Each `configs/<dataset>_<prior>.py` calls `base(dataset, prior)` and states
+only what it changes. Arguments (comma-separated, after the file name):
+  ""       the thesis setup: batch 100, AdamNormGrad lr 5e-4, beta warm-up 100
+           epochs, early stopping patience 50, <= 2000 epochs, IS-NLL S = 5000;
+  "small"  a CPU budget (see `SMALL`): 2 epochs of 100 steps, warm-up over
+           the first, IS-NLL with S = 100 on 200 test images, k-NN fitted on
+           10k training codes;
+  "quick"  a smoke run of about a minute on a few hundred images;
+  "vae" / "mim" / "amim"  the objective (default: the file's);
+  "no_warmup"  beta = 1 from the start (Table 5.1's VAE without annealing);
+  "mean_samples"  MIM decoder samples are the detached mean probabilities
+           (the authors' code) instead of Bernoulli samples + REINFORCE.
+e.g. `python -m experiments.image_mim --config=configs/mnist_vp.py:small,vae`.
+Local data: `--config.data.dir=/folder/with/mnist.npz` (or the IDX files,
+or Omniglot's chardata.mat).
+"""
+
+import ml_collections
+
+# The CPU budget of "small" (stated in BUILD_NOTES.md with its results).
+SMALL = dict(epochs=2, epoch_steps=100, nll_samples=100, nll_examples=200,
+             train_features=10000)
+_ARGS = ("small", "quick", "vae", "mim", "amim", "no_warmup", "mean_samples")
+
+
+def base(dataset, prior, *, loss="mim", arg=""):
+  """The thesis's image setup for `dataset` with p(z2) = `prior`."""
+  config = ml_collections.ConfigDict()
+  # Base seed (parameters, data order, binarisation and noise derive from it).
+  config.seed = 0
+  # One model per run (the engine vmaps seeds; images use one).
+  config.num_seeds = 1
+  # Objective: "mim" (symmetric, convHVAE), "amim" or "vae".
+  config.loss = loss
+  # MIM decoder samples for binary x: "sample" (REINFORCE, eq 3.26) or "mean".
+  config.decoder_sample = "sample"
+  config.data = ml_collections.ConfigDict(
+      dict(
+          # "mnist", "fashion_mnist" or "omniglot".
+          name=dataset,
+          # Local folder with <name>.npz / IDX files / chardata.mat; "" = tfds.
+          dir="",
+          # "auto" (local if dir is set, else tfds), "local" or "tfds".
+          loader="auto",
+          # tfds data_dir (None: the tfds default).
+          tfds_data_dir=None,
+          # Held-out end of the training split (10000; Omniglot 1345).
+          num_validation=1345 if dataset == "omniglot" else 10000,
+          # Fresh Bernoulli draw of every training batch.
+          dynamic_binarization=True,
+          # Truncations (0 = all) and steps per "epoch" (0 = one pass).
+          max_train=0,
+          max_validation=0,
+          max_test=0,
+          epoch_steps=0,
+      )
+  )
+  config.model = ml_collections.ConfigDict(
+      dict(
+          # (d1, d2): sizes of z1 and z2.
+          latent_dims=(40, 40),
+          # "vamp" (K pseudo-inputs) or "standard" (N(0, I)) for p(z2).
+          prior=prior,
+          num_pseudo_inputs=500,
+          # Pseudo-inputs start as the first K training images + N(0, 0.01^2).
+          pseudo_input_init="data",
+      )
+  )
+  config.train = ml_collections.ConfigDict(
+      dict(
+          batch_size=100,
+          max_epochs=2000,
+          # beta = min(1, epoch / warmup) (Tomczak & Welling's KL warm-up).
+          beta_warmup_epochs=100,
+          # Early stopping on the validation loss after the warm-up.
+          patience=50,
+          checkpoint_every=1,
+          log_every=1,
+          eval_batch_size=100,
+      )
+  )
+  config.optim = ml_collections.ConfigDict(
+      dict(
+          name="adam_norm_grad",
+          learning_rate=5e-4,
+          schedule="constant",
+          warmup_epochs=0,
+      )
+  )
+  config.eval = ml_collections.ConfigDict(
+      dict(
+          # Importance samples per test image and their chunking.
+          nll_samples=5000,
+          nll_chunk=50,
+          nll_batch=10,
+          # Test images for the IS-NLL (0 = all 10k).
+          num_nll_examples=0,
+          # Training images whose codes fit the k-NN classifier (0 = all).
+          num_train_features=0,
+          knn_ks=(1, 3, 5, 10),
+          # Test codes in the t-SNE figure; images per picture grid.
+          tsne_points=2000,
+          grid_images=100,
+      )
+  )
+  return apply_arg(config, arg)
+
+
+def apply_arg(config, arg):
+  """Applies the comma-separated arguments of the module docstring."""
+  for a in filter(None, arg.split(",")):
+    if a not in _ARGS:
+      raise ValueError(f"unknown config argument {a!r}; use {_ARGS}")
+    if a in ("vae", "mim", "amim"):
+      config.loss = a
+    elif a == "no_warmup":
+      config.train.beta_warmup_epochs = 1
+    elif a == "mean_samples":
+      config.decoder_sample = "mean"
+    elif a == "small":
+      config.data.epoch_steps = SMALL["epoch_steps"]
+      config.data.max_validation = 1000
+      config.train.max_epochs = SMALL["epochs"]
+      config.train.beta_warmup_epochs = 1
+      config.train.patience = SMALL["epochs"]
+      config.eval.nll_samples = SMALL["nll_samples"]
+      config.eval.num_nll_examples = SMALL["nll_examples"]
+      config.eval.num_train_features = SMALL["train_features"]
+      config.eval.tsne_points = 1000
+    elif a == "quick":
+      config.data.update(
+          max_train=200, max_validation=40, max_test=100, epoch_steps=2
+      )
+      config.model.num_pseudo_inputs = 10
+      config.train.update(
+          batch_size=20, max_epochs=2, beta_warmup_epochs=1, patience=2,
+          eval_batch_size=20,
+      )
+      config.eval.update(
+          nll_samples=10, nll_chunk=5, nll_batch=10, num_nll_examples=20,
+          num_train_features=200, tsne_points=60, grid_images=16,
+      )
+  return config

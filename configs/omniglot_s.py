@@ -1,0 +1,13 @@
+r"""convHVAE (L = 2), p(z2) = N(0, I), on binarised omniglot (thesis Tables 4.1/4.2, 5.1).
+
+  python -m experiments.image_mim --config=configs/omniglot_s.py[:small|quick][,vae|mim]
+
+MIM by default; append ",vae" for the VAE baseline. Arguments: see
+configs/image_common.py.
+"""
+
+from configs import image_common
+
+
+def get_config(arg=""):
+  return image_common.base("omniglot", "standard", loss="mim", arg=arg)

@@ -1,0 +1,201 @@
+r"""Image experiments: convHVAE with MIM / A-MIM / VAE (thesis Sec. 4.3-4.4).
+
+Trains one model (`config.loss`) on binarised MNIST, Fashion-MNIST or
+Omniglot, evaluates the early-stopped model on the test set and writes to the
+workdir:
+  results.json   nll_is, elbo, knn{1,3,5,10}_acc, nmi, recon_err, ... plus
+                 the resolved config, the budget used and the wall time
+  plots/         test data, reconstructions, samples (Fig. 4.3, 4.4,
+                 C.1-C.6), t-SNE of test codes by class (Fig. 4.5-4.8),
+                 validation-loss curve
+  checkpoints/, metrics.jsonl, TensorBoard events
+
+  python -m experiments.image_mim --config=configs/mnist_vp.py \
+      --config.data.dir=/path/to/folder/with/mnist.npz
+
+A killed run resumes from its last checkpoint when started again with the
+same workdir; a finished run is only re-evaluated if results.json is absent.
+"""
+
+import copy
+import json
+import os
+import time
+
+from absl import app
+from absl import logging
+from absl import flags
+import jax
+import numpy as np
+from sklearn import manifold
+
+from experiments import common
+from mimjax import data
+from mimjax import distributions
+from mimjax import evaluation
+from mimjax import models
+from mimjax import objectives
+from mimjax import plotting
+from mimjax import training
+
+_CONFIG = common.define_config_flag()
+flags.adopt_module_key_flags(common)
+_LOSSES = ("mim", "amim", "vae")
+
+
+def build_model(config, source):
+  """The convHVAE of `config.model`; VampPrior inputs from `source`."""
+  cfg = config.model
+  if cfg.prior not in ("vamp", "standard"):
+    raise ValueError(f"unknown model.prior {cfg.prior!r}; use 'vamp', 'standard'")
+  k = cfg.num_pseudo_inputs if cfg.prior == "vamp" else 0
+  init = None
+  if k and cfg.pseudo_input_init == "data":
+    init = distributions.data_initializer(source.pseudo_input_examples(k))
+  elif k and cfg.pseudo_input_init != "random":
+    raise ValueError(
+        f"unknown model.pseudo_input_init {cfg.pseudo_input_init!r}; use "
+        "'data' or 'random'"
+    )
+  return models.HierarchicalVAE(
+      latent_dims=tuple(cfg.latent_dims),
+      vamp_pseudo_inputs=k,
+      pseudo_input_init=init,
+      image_shape=source.x_shape,
+  )
+
+
+def make_loss_fn(config, model):
+  if config.loss not in _LOSSES:
+    raise ValueError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+  return objectives.make_loss_fn(
+      model,
+      loss=config.loss,
+      latent_anchor=objectives.MODEL_PRIOR,
+      decoder_sample=config.decoder_sample,
+  )
+
+
+def _subset(split, n):
+  return {k: v[:n] for k, v in split.items()} if n else split
+
+
+def _prior_samples(model, params, n, key):
+  """Decoder means at z ~ p(z): `[n, H, W, C]` probabilities."""
+
+  def sample(m):
+    z = m.latent_prior().sample(seed=key, sample_shape=(n,))
+    return m.decode(z).mean()
+
+  return np.asarray(jax.jit(lambda p: model.apply(p, method=sample))(params))
+
+
+def _make_plots(config, workdir, model, params, test, arrays):
+  plots = os.path.join(workdir, "plots")
+  n = config.eval.grid_images
+  ncols = int(np.ceil(np.sqrt(n)))
+  title = f"{config.data.name} {config.model.prior} {config.loss}"
+  plotting.image_grid(
+      test["x"][:n], os.path.join(plots, "test_data.png"), ncols=ncols,
+      title=f"{config.data.name}: test data",
+  )
+  plotting.image_grid(
+      arrays["x_mean"][:n], os.path.join(plots, "reconstructions.png"),
+      ncols=ncols, title=f"{title}: reconstructions (means)",
+  )
+  plotting.image_grid(
+      _prior_samples(model, params, n, jax.random.key(config.seed + 2)),
+      os.path.join(plots, "samples.png"), ncols=ncols,
+      title=f"{title}: samples (means at z ~ p(z))",
+  )
+  m = min(config.eval.tsne_points, len(arrays["z"]))
+  embedding = manifold.TSNE(
+      2, init="pca", random_state=config.seed, perplexity=min(30, m // 4)
+  ).fit_transform(arrays["z"][:m])
+  plotting.latent_scatter(
+      embedding, arrays["label"][:m], os.path.join(plots, "tsne_z.png"),
+      title=f"{title}: t-SNE of z ~ q(z|x)",
+  )
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  plotting.training_curves(
+      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
+      os.path.join(plots, "val_loss.png"),
+  )
+
+
+def run(config, workdir):
+  """Trains and evaluates `config` in `workdir`; returns the results dict."""
+  results_path = os.path.join(workdir, "results.json")
+  if os.path.exists(results_path):
+    with open(results_path) as f:
+      return json.load(f)
+  start = time.perf_counter()
+  mesh = training.make_mesh()
+  training.check_divisible(config.train.batch_size, mesh)
+  source = data.make_image_source(
+      config.data, batch_size=config.train.batch_size
+  )
+  model = build_model(config, source)
+  state = training.train(
+      model=model,
+      loss_fn=make_loss_fn(config, model),
+      source=source,
+      config=config,
+      workdir=workdir,
+      mesh=mesh,
+  )
+  train_time = time.perf_counter() - start
+  params = jax.tree.map(lambda a: a[0], training.selected_params(state))
+  ec = config.eval
+  test = source.test
+  metrics, arrays = evaluation.evaluate_image_model(
+      model,
+      params,
+      test=test,
+      train=_subset(source.train_eval, ec.num_train_features),
+      key=jax.random.key(config.seed + 1),
+      nll_samples=ec.nll_samples,
+      nll_chunk=ec.nll_chunk,
+      nll_batch=ec.nll_batch,
+      num_nll_examples=ec.num_nll_examples,
+      knn_ks=tuple(ec.knn_ks),
+      encode_chunk=min(500, len(test["x"])),
+  )
+  steps = int(state.epoch) * source.steps_per_epoch
+  results = dict(
+      metrics,
+      best_epoch=int(state.best_epoch[0]),
+      budget=dict(
+          epochs=int(state.epoch),
+          steps=steps,
+          train_images=steps * config.train.batch_size,
+          steps_per_epoch=source.steps_per_epoch,
+      ),
+      train_time_s=train_time,
+      wall_time_s=time.perf_counter() - start,
+      devices=[str(d) for d in jax.devices()],
+      config=config.to_dict(),
+  )
+  if jax.process_index() == 0:
+    _make_plots(config, workdir, model, params, test, arrays)
+    with open(results_path, "w") as f:
+      json.dump(results, f, indent=1, default=list)
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  workdir = common.setup(_CONFIG)
+  results = run(copy.deepcopy(_CONFIG.value), workdir)
+  logging.info(
+      "Done in %.0f s: nll_is %.2f, elbo %.2f, knn5 %.3f, nmi %.3f; see %s",
+      results["wall_time_s"], results["nll_is"], results["elbo"],
+      results["knn5_acc"], results["nmi"],
+      os.path.join(workdir, "results.json"),
+  )
+
+
+if __name__ == "__main__":
+  app.run(main)

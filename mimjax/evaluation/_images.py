@@ -1,0 +1,120 @@
+"""Test-set metrics of an image model (thesis Tables 4.1, 4.2, 5.1, 5.2).
+
+Conventions (reference digest Sec. 4.2):
+  * nll_is: -log p(x) by importance sampling with the model's own encoder as
+    proposal and the VAE weights p(x|z) p(z) / q(z|x), for every objective;
+  * elbo: the single-sample ELBO (reported positive-is-better, in nats);
+  * knn{k}_acc: k-NN accuracy of *sampled* codes z ~ q(z|x) (flat [z1, z2]),
+    fitted on training codes;
+  * nmi: k-means (k = number of classes) NMI of the test codes;
+  * recon_err: mean Euclidean distance between an image and the decoder's
+    mean (probabilities) at z ~ q(z|x).
+Everything runs in fixed-size chunks (one compilation per function).
+"""
+
+import jax
+import numpy as np
+
+from mimjax import metrics
+from mimjax.evaluation import _latent
+
+
+def _chunked(fn, x, chunk):
+  """Applies `fn(x_chunk) -> dict of [chunk, ...]` over `x` in full chunks."""
+  n = (len(x) // chunk) * chunk
+  if n == 0:
+    raise ValueError(f"{len(x)} examples < evaluation chunk {chunk}")
+  parts = [fn(x[i : i + chunk]) for i in range(0, n, chunk)]
+  return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+def encode_dataset(model, params, x, key, *, chunk=500):
+  """`latent_summaries` over a dataset in chunks (drop-last).
+
+  Returns:
+    Dict of numpy arrays, as `evaluation.latent_summaries`, for the first
+    `len(x) // chunk * chunk` examples.
+  """
+  counter = iter(range(len(x)))
+
+  def run(xc):
+    return jax.device_get(
+        _latent.latent_summaries(
+            model, params, np.asarray(xc, np.float32),
+            jax.random.fold_in(key, next(counter)),
+        )
+    )
+
+  return _chunked(run, x, chunk)
+
+
+def evaluate_image_model(
+    model,
+    params,
+    *,
+    test,
+    train,
+    key,
+    nll_samples=5000,
+    nll_chunk=100,
+    nll_batch=10,
+    num_nll_examples=None,
+    knn_ks=(1, 3, 5, 10),
+    encode_chunk=500,
+):
+  """All image metrics of one trained model.
+
+  Args:
+    model: `HierarchicalVAE`-like Flax module.
+    params: its variables (one seed).
+    test: dict with "x" `[N, H, W, C]` binary images and "label" `[N]`.
+    train: same for the training images that fit the k-NN classifier.
+    key: PRNG key.
+    nll_samples: importance samples S per test image (5000 in the thesis).
+    nll_chunk: samples evaluated at once (divides S).
+    nll_batch: test images per importance-sampling call.
+    num_nll_examples: test images used for nll_is (default: all).
+    knn_ks: k values for k-NN accuracy.
+    encode_chunk: images per encoder call.
+
+  Returns:
+    (metrics dict of Python floats, arrays dict with test `z`, `label`,
+    `x_mean` reconstructions).
+  """
+  k_test, k_train, k_nll = jax.random.split(key, 3)
+  out = encode_dataset(model, params, test["x"], k_test, chunk=encode_chunk)
+  n = len(out["z"])
+  labels = np.asarray(test["label"])[:n]
+  z_train = encode_dataset(
+      model, params, train["x"], k_train, chunk=encode_chunk
+  )["z"]
+  y_train = np.asarray(train["label"])[: len(z_train)]
+  x_test = np.asarray(test["x"], np.float32)[:n]
+  m = num_nll_examples or n
+  m = (min(m, n) // nll_batch) * nll_batch
+  log_px, stderr = [], []
+  for start in range(0, m, nll_batch):
+    lp, se = _latent._log_q_x(  # pylint: disable=protected-access
+        model, params, x_test[start : start + nll_batch], nll_samples,
+        nll_chunk, jax.random.fold_in(k_nll, start),
+    )
+    log_px.append(np.asarray(lp))
+    stderr.append(np.asarray(se))
+  log_px, stderr = np.concatenate(log_px), np.concatenate(stderr)
+  flat = lambda a: a.reshape(len(a), -1)
+  knn = metrics.knn_accuracy(z_train, y_train, out["z"], labels, ks=knn_ks)
+  results = {
+      "nll_is": float(-np.mean(log_px)),
+      "nll_is_stderr": float(np.sqrt(np.sum(stderr**2)) / len(stderr)),
+      "nll_is_examples": int(m),
+      "nll_is_samples": int(nll_samples),
+      "elbo": float(-np.mean(out["neg_elbo"])),
+      "nmi": metrics.clustering_nmi(out["z"], labels),
+      "recon_err": metrics.reconstruction_error(
+          flat(x_test), flat(out["x_mean"])
+      ),
+      "posterior_std": metrics.posterior_std(out["z_std"]),
+      "active_units": metrics.active_units(out["z_mean"]),
+  }
+  results.update({f"knn{k}_acc": float(v) for k, v in knn.items()})
+  return results, {"z": out["z"], "label": labels, "x_mean": out["x_mean"]}

@@ -1,0 +1,182 @@
+"""Two-level hierarchical VAE of thesis Sec. 4.3 (convHVAE, L = 2).
+
+z = [z1, z2] (flat, z1 first). Encoder q(z2|x) q(z1|x, z2); prior
+p(z2) p(z1|z2) with p(z2) = N(0, I) ("S") or a VampPrior ("VP"); decoder
+p(x|z1, z2) Bernoulli. Exact layer sizes are those of Tomczak & Welling's
+convHVAE_2level (reference digest Sec. 2.2); images are NHWC.
+"""
+
+import math
+from typing import Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mimjax import distributions
+from mimjax.models import _conv
+from mimjax.models import _gated
+
+# (features, kernel, stride, padding) of the two convolutional encoders.
+_Q_Z2_CONVS = ((32, 7, 1, 3), (32, 3, 2, 1), (64, 5, 1, 2), (64, 3, 2, 1),
+               (6, 3, 1, 1))
+_Q_Z1_CONVS = ((32, 3, 1, 1), (32, 3, 2, 1), (64, 3, 1, 1), (64, 3, 2, 1),
+               (6, 3, 1, 1))
+
+
+class GaussianHead(nn.Module):
+  """`[..., h]` -> N(mean, diag(std^2)), logvar hardtanh-clipped to [-6, 2]."""
+
+  dim: int
+
+  @nn.compact
+  def __call__(self, h):
+    mean = nn.Dense(self.dim, kernel_init=_gated.he_normal, name="mean")(h)
+    logvar = nn.Dense(self.dim, kernel_init=_gated.he_normal, name="logvar")(h)
+    return distributions.diag_gaussian(
+        mean, distributions.scale_from_logvar(logvar)
+    )
+
+
+class ConvFeatures(nn.Module):
+  """Stack of gated convolutions, flattened: `[B, 28, 28, 1]` -> `[B, 294]`."""
+
+  convs: tuple[tuple[int, int, int, int], ...]
+
+  @nn.compact
+  def __call__(self, x):
+    for features, kernel, stride, padding in self.convs:
+      x = _gated.GatedConv(features, kernel, stride, padding)(x)
+    return x.reshape(x.shape[0], -1)
+
+
+class PosteriorTop(nn.Module):
+  """q(z2 | x): `[B, 28, 28, 1]` -> batch `[B]`, event `[d2]`."""
+
+  dim: int
+
+  @nn.compact
+  def __call__(self, x):
+    return GaussianHead(self.dim)(ConvFeatures(_Q_Z2_CONVS)(x))
+
+
+class PosteriorBottom(nn.Module):
+  """q(z1 | x, z2): x `[B, 28, 28, 1]`, z2 `[B, d2]` -> event `[d1]`.
+
+  z2 may carry extra leading sample axes (`[S, B, d2]`); the x path is
+  computed once and broadcast.
+  """
+
+  dim: int
+
+  @nn.compact
+  def __call__(self, x, z2):
+    hx = ConvFeatures(_Q_Z1_CONVS)(x)  # [B, 294]
+    hz = _gated.GatedDense(hx.shape[-1])(z2)  # [..., B, 294]
+    hx = jnp.broadcast_to(hx, hz.shape)
+    h = _gated.GatedDense(300)(jnp.concatenate([hx, hz], axis=-1))
+    return GaussianHead(self.dim)(h)
+
+
+class PriorBottom(nn.Module):
+  """p(z1 | z2): `[..., d2]` -> event `[d1]`."""
+
+  dim: int
+
+  @nn.compact
+  def __call__(self, z2):
+    h = _gated.GatedDense(300)(_gated.GatedDense(300)(z2))
+    return GaussianHead(self.dim)(h)
+
+
+class ConvDecoder(nn.Module):
+  """p(x | z1, z2): Bernoulli over `[28, 28, 1]` (reference Sec. 2.2)."""
+
+  image_shape: tuple[int, int, int] = (28, 28, 1)
+
+  @nn.compact
+  def __call__(self, z1, z2):
+    """z1 `[B, d1]`, z2 `[B, d2]` -> Bernoulli with batch `[B]`."""
+    h = jnp.concatenate(
+        [_gated.GatedDense(300)(z1), _gated.GatedDense(300)(z2)], axis=-1
+    )
+    h = _gated.GatedDense(math.prod(self.image_shape))(h)
+    h = h.reshape(h.shape[0], *self.image_shape)
+    for _ in range(4):
+      h = _gated.GatedConv(64, 3, 1, 1)(h)
+    logits = _conv.Conv(
+        self.image_shape[-1], 1, kernel_init=_gated.torch_uniform
+    )(h)
+    return distributions.bernoulli(logits, event_ndims=3)
+
+
+class HierarchicalVAE(nn.Module):
+  """q(z2|x) q(z1|x,z2), p(z2) p(z1|z2), p(x|z1,z2) on z = [z1, z2].
+
+  Same methods as `LatentVariableModel`, so every objective in
+  `mimjax.objectives` applies. `encode` and `latent_prior` return
+  `distributions.TwoLevelLatent` objects tied to this bound module, so they
+  are used inside one `apply` (as `mimjax.objectives` does).
+
+  Attributes:
+    latent_dims: (d1, d2).
+    vamp_pseudo_inputs: K of the VampPrior on z2; 0 gives p(z2) = N(0, I).
+    pseudo_input_init: initialiser of the `[K, 28, 28, 1]` pseudo-inputs
+      (`distributions.data_initializer` of training images, as the
+      reference's `--use_training_data_init`).
+    image_shape: `[H, W, C]`.
+  """
+
+  latent_dims: tuple[int, int] = (40, 40)
+  vamp_pseudo_inputs: int = 500
+  pseudo_input_init: Optional[nn.initializers.Initializer] = None
+  image_shape: tuple[int, int, int] = (28, 28, 1)
+
+  def setup(self):
+    d1, d2 = self.latent_dims
+    self.posterior_top = PosteriorTop(d2)
+    self.posterior_bottom = PosteriorBottom(d1)
+    self.prior_bottom = PriorBottom(d1)
+    self.decoder = ConvDecoder(self.image_shape)
+    if self.vamp_pseudo_inputs:
+      self.prior_top = distributions.VampPrior(
+          self.vamp_pseudo_inputs,
+          self.image_shape,
+          pseudo_input_init=(
+              self.pseudo_input_init or nn.initializers.normal(0.01)
+          ),
+          clip_to_unit=True,
+      )
+    else:
+      self.prior_top = distributions.StandardNormalPrior(d2)
+
+  def encode(self, x):
+    """x `[B, H, W, C]` -> q(z|x) with batch `[B]`, event `[d1 + d2]`."""
+    return distributions.TwoLevelLatent(
+        self.posterior_top(x),
+        lambda z2: self.posterior_bottom(x, z2),
+        self.latent_dims[0],
+    )
+
+  def decode(self, z):
+    """z `[B, d1 + d2]` -> p(x|z), Bernoulli with event `[H, W, C]`."""
+    d1 = self.latent_dims[0]
+    return self.decoder(z[..., :d1], z[..., d1:])
+
+  def latent_prior(self):
+    """p(z) = p(z2) p(z1|z2), batch `[]`, event `[d1 + d2]`."""
+    return distributions.TwoLevelLatent(
+        self.prior_top(self.posterior_top),
+        self.prior_bottom,
+        self.latent_dims[0],
+    )
+
+  def data_prior(self):
+    """None: q(x) is the decoder marginal (thesis Alg. 3)."""
+    return None
+
+  def __call__(self, x):
+    """Touches every submodule (for `init`); returns the posterior mean."""
+    z = self.encode(x).mean()
+    self.decode(z)
+    self.latent_prior().log_prob(z)
+    return z
