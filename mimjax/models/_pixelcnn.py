@@ -18,12 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# He et al. (2015) normal init, std sqrt(2 / fan_in) (not truncated), as the
-# reference's `he_init` for linear layers.
-_he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-# PyTorch's default Conv2d weight init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-_torch_conv_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in",
-                                                    "uniform")
+from mimjax.models import _conv
+from mimjax.models import _gated
 
 
 def causal_mask(kernel_size: int, mask_type: str) -> np.ndarray:
@@ -77,32 +73,13 @@ class MaskedConv2d(nn.Module):
       `[B, H, W, features]`.
     """
     k = self.kernel_size
-    kernel = self.param("kernel", _torch_conv_init,
+    kernel = self.param("kernel", _gated.torch_uniform,
                         (k, k, x.shape[-1], self.features))
     mask = jnp.asarray(causal_mask(k, self.mask_type))[:, :, None, None]
-    y = jax.lax.conv_general_dilated(
-        x, (kernel * mask).astype(x.dtype), window_strides=(1, 1),
-        padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = _conv.conv2d(x, (kernel * mask).astype(x.dtype), 1, k // 2)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
     return y
-
-
-class GatedDense(nn.Module):
-  """`Dense(x) * sigmoid(Dense'(x))`, He-normal weights, zero biases.
-
-  Attributes:
-    features: output width.
-  """
-
-  features: int
-
-  @nn.compact
-  def __call__(self, x):
-    """Maps `[..., d_in]` to `[..., features]`."""
-    h = nn.Dense(self.features, kernel_init=_he_normal, name="h")(x)
-    g = nn.Dense(self.features, kernel_init=_he_normal, name="g")(x)
-    return h * nn.sigmoid(g)
 
 
 class PixelCNNDecoder(nn.Module):
@@ -132,8 +109,8 @@ class PixelCNNDecoder(nn.Module):
 
   def setup(self):
     size = int(np.prod(self.image_shape))
-    self.z1_map = GatedDense(size)
-    self.z2_map = GatedDense(size)
+    self.z1_map = _gated.GatedDense(size)
+    self.z2_map = _gated.GatedDense(size)
     self.convs = [
         MaskedConv2d(self.channels, "A" if i == 0 else "B",
                      kernel_size=self.kernel_size, name=f"masked_conv_{i}")
@@ -144,7 +121,7 @@ class PixelCNNDecoder(nn.Module):
         for i in range(self.num_layers)
     ]
     self.out_conv = nn.Conv(self.image_shape[-1], (1, 1),
-                            kernel_init=_torch_conv_init, name="out_conv")
+                            kernel_init=_gated.torch_uniform, name="out_conv")
 
   def __call__(self, x, z1, z2, *, train: bool):
     """Per-pixel Bernoulli logits.

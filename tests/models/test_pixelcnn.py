@@ -112,8 +112,10 @@ def test_batchnorm_running_mean_momentum():
   def first_conv(x, z1, z2):
     def gated(p, z):
       z = np.asarray(z, np.float64)
-      hh = z @ np.asarray(p["h"]["kernel"]) + np.asarray(p["h"]["bias"])
-      g = z @ np.asarray(p["g"]["kernel"]) + np.asarray(p["g"]["bias"])
+      # GatedDense is one Dense of width 2F: [h | g].
+      hg = z @ np.asarray(p["Dense_0"]["kernel"]) + np.asarray(
+          p["Dense_0"]["bias"])
+      hh, g = np.split(hg, 2, axis=-1)
       return (hh / (1 + np.exp(-g))).reshape(x.shape)
     h = np.concatenate(
         [np.asarray(x), gated(params["z1_map"], z1),

@@ -1,0 +1,175 @@
+"""convHVAE: conv gradients, reference sizes, two-level densities, losses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from mimjax import distributions
+from mimjax import models
+from mimjax import objectives
+from mimjax.training import _optim
+
+
+def _xla_conv(x, w, stride, padding):
+  return jax.lax.conv_general_dilated(
+      x, w, (stride, stride), ((padding, padding),) * 2,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
+
+
+@pytest.mark.parametrize(
+    "channels,kernel,stride,padding",
+    [(1, 7, 1, 3), (3, 3, 2, 1), (32, 3, 1, 1), (32, 5, 1, 2), (20, 3, 2, 1)],
+)
+def test_conv2d_gradients_match_xla_autodiff(channels, kernel, stride, padding):
+  kx, kw, ky = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (2, 9, 9, channels))
+  w = jax.random.normal(kw, (kernel, kernel, channels, 6))
+  y_shape = _xla_conv(x, w, stride, padding).shape
+  cot = jax.random.normal(ky, y_shape)
+  ours = jax.vjp(lambda x, w: models.conv2d(x, w, stride, padding), x, w)
+  ref = jax.vjp(lambda x, w: _xla_conv(x, w, stride, padding), x, w)
+  np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+  for a, b in zip(ours[1](cot), ref[1](cot)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def _reference_parameter_count(num_pseudo_inputs):
+  """Tomczak & Welling's convHVAE_2level, counted from its PyTorch layers."""
+  gconv = lambda cin, cout, k: 2 * (k * k * cin * cout + cout)
+  gdense = lambda i, o: 2 * (i * o + o)
+  linear = lambda i, o: i * o + o
+  heads = lambda i: 2 * linear(i, 40)
+  q_z2 = (gconv(1, 32, 7) + gconv(32, 32, 3) + gconv(32, 64, 5)
+          + gconv(64, 64, 3) + gconv(64, 6, 3) + heads(294))
+  q_z1 = (gconv(1, 32, 3) + gconv(32, 32, 3) + gconv(32, 64, 3)
+          + gconv(64, 64, 3) + gconv(64, 6, 3) + gdense(40, 294)
+          + gdense(588, 300) + heads(300))
+  p_z1 = gdense(40, 300) + gdense(300, 300) + heads(300)
+  p_x = (gdense(40, 300) * 2 + gdense(600, 784) + gconv(1, 64, 3)
+         + 3 * gconv(64, 64, 3) + linear(64, 1))
+  return q_z2 + q_z1 + p_z1 + p_x + num_pseudo_inputs * 784
+
+
+@pytest.mark.parametrize("k", [0, 500])
+def test_parameter_count_matches_reference(k):
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=k)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+  count = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+  assert count == _reference_parameter_count(k)
+
+
+@pytest.fixture(scope="module")
+def vp_model():
+  examples = (np.arange(5 * 784).reshape(5, 28, 28, 1) % 7) / 7.0
+  model = models.HierarchicalVAE(
+      vamp_pseudo_inputs=5,
+      pseudo_input_init=distributions.data_initializer(examples),
+  )
+  x = (jax.random.uniform(jax.random.key(1), (3, 28, 28, 1)) < 0.3) * 1.0
+  params = model.init(jax.random.key(0), x)
+  return model, params, x
+
+
+def _gauss_logpdf(z, mean, std):
+  return np.sum(
+      -0.5 * ((z - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi),
+      axis=-1,
+  )
+
+
+def test_two_level_prior_is_brute_force_vamp_mixture(vp_model):
+  model, params, _ = vp_model
+  z = np.asarray(jax.random.normal(jax.random.key(2), (4, 80)), np.float64)
+
+  def pieces(m):
+    u = jnp.clip(m.prior_top.variables["params"]["pseudo_inputs"], 0, 1)
+    top = m.posterior_top(u)  # K components
+    cond = m.prior_bottom(jnp.asarray(z[:, 40:], jnp.float32))
+    return (top.mean(), top.stddev(), cond.mean(), cond.stddev(),
+            m.latent_prior().log_prob(jnp.asarray(z, jnp.float32)))
+
+  mu_k, sd_k, mu_1, sd_1, log_p = jax.device_get(
+      model.apply(params, method=pieces)
+  )
+  z1, z2 = z[:, :40], z[:, 40:]
+  comp = _gauss_logpdf(z2[:, None, :], mu_k[None], sd_k[None])  # [4, K]
+  expected = (special.logsumexp(comp, axis=1) - np.log(len(mu_k))
+              + _gauss_logpdf(z1, mu_1, sd_1))
+  np.testing.assert_allclose(log_p, expected, rtol=1e-4, atol=1e-3)
+  # Hardtanh bound: every latent std lies in [e^-3, e].
+  assert np.all(sd_k >= np.exp(-3) - 1e-6) and np.all(sd_k <= np.e + 1e-6)
+
+
+def test_posterior_sample_and_density_are_consistent(vp_model):
+  model, params, x = vp_model
+
+  def run(m):
+    q = m.encode(x)
+    z = q.sample(seed=jax.random.key(3))
+    z1, z2 = z[:, :40], z[:, 40:]
+    manual = m.posterior_top(x).log_prob(z2) + m.posterior_bottom(
+        x, z2
+    ).log_prob(z1)
+    return z, q.log_prob(z), manual, m.decode(z).log_prob(x)
+
+  z, log_q, manual, log_px = model.apply(params, method=run)
+  assert z.shape == (3, 80) and log_q.shape == (3,) and log_px.shape == (3,)
+  np.testing.assert_allclose(log_q, manual, rtol=1e-6)
+  assert np.all(np.asarray(log_px) < 0)
+
+
+def test_vae_loss_is_negative_elbo_and_mim_reaches_pseudo_inputs(vp_model):
+  model, params, x = vp_model
+  batch = {"x": x}
+  key = jax.random.key(4)
+  vae = objectives.make_loss_fn(model, loss="vae")
+  value, aux = vae(params, batch, key)
+  enc, _, _ = objectives.encoder_terms(
+      model, params, x, jax.random.split(key)[0]
+  )
+  np.testing.assert_allclose(
+      value,
+      -np.mean(enc.log_p_x_given_z + enc.log_p_z - enc.log_q_z_given_x),
+      rtol=1e-5,
+  )
+  mim = objectives.make_loss_fn(
+      model, loss="mim", latent_anchor=objectives.MODEL_PRIOR
+  )
+  grads = jax.grad(lambda p: mim(p, batch, key)[0])(params)
+  pseudo = grads["params"]["prior_top"]["pseudo_inputs"]
+  assert float(jnp.abs(pseudo).max()) > 0
+  for g in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("decoder_sample,binary", [("sample", True), ("mean", False)])
+def test_decoder_samples_binary_or_mean(vp_model, decoder_sample, binary):
+  model, params, _ = vp_model
+  _, x, _ = objectives.decoder_terms(
+      model, params, objectives.MODEL_PRIOR, 2, jax.random.key(5),
+      decoder_sample=decoder_sample,
+  )
+  values = np.unique(np.asarray(x))
+  assert x.dtype == jnp.float32
+  assert (set(values) <= {0.0, 1.0}) == binary
+
+
+def test_unknown_decoder_sample_and_anchor_are_rejected(vp_model):
+  model = vp_model[0]
+  with pytest.raises(ValueError, match="decoder_sample"):
+    objectives.make_loss_fn(model, loss="mim", latent_anchor="model_prior",
+                            decoder_sample="mode")
+  with pytest.raises(ValueError, match="latent_anchor"):
+    objectives.make_loss_fn(model, loss="mim", latent_anchor="prior")
+
+
+def test_normalize_by_leaf_norm_gives_unit_norm_leaves():
+  grads = {"a": jnp.array([3.0, 4.0]), "b": jnp.full((2, 2), 10.0)}
+  tx = _optim.normalize_by_leaf_norm()
+  out, _ = tx.update(grads, tx.init(grads))
+  for leaf in jax.tree.leaves(out):
+    np.testing.assert_allclose(jnp.linalg.norm(leaf), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(out["a"], [0.6, 0.8], rtol=1e-6)
