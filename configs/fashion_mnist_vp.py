@@ -1,4 +1,4 @@
-r"""convHVAE (L = 2), p(z2) = VampPrior (K = 500), on binarised fashion_mnist (thesis Tables 4.1/4.2, 5.1).
+r"""convHVAE (L = 2), p(z2) = VampPrior (K = 500), binarised fashion_mnist (Tables 4.1, 4.2).
 
   python -m experiments.image_mim --config=configs/fashion_mnist_vp.py[:small|quick][,vae|mim]
 

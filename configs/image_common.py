@@ -25,8 +25,8 @@ SMALL = dict(epochs=1, epoch_steps=100, nll_samples=100, nll_examples=200,
 _ARGS = ("small", "quick", "vae", "mim", "amim", "no_warmup", "mean_samples")
 
 
-def base(dataset, prior, *, loss="mim", arg=""):
-  """The thesis's image setup for `dataset` with p(z2) = `prior`."""
+def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
+  """The thesis's image setup for `dataset`, model `kind`, p(z2) = `prior`."""
   config = ml_collections.ConfigDict()
   # Base seed (parameters, data order, binarisation and noise derive from it).
   config.seed = 0
@@ -59,6 +59,8 @@ def base(dataset, prior, *, loss="mim", arg=""):
   )
   config.model = ml_collections.ConfigDict(
       dict(
+          # "conv_hvae" or "pixel_hvae" (PixelCNN decoder; A-MIM or VAE).
+          kind=kind,
           # (d1, d2): sizes of z1 and z2.
           latent_dims=(40, 40),
           # "vamp" (K pseudo-inputs) or "standard" (N(0, I)) for p(z2).
@@ -103,6 +105,8 @@ def base(dataset, prior, *, loss="mim", arg=""):
           # Test codes in the t-SNE figure; images per picture grid.
           tsne_points=2000,
           grid_images=100,
+          # PixelHVAE samples are sequential (784 passes): fewer of them.
+          pixel_samples=16,
       )
   )
   return apply_arg(config, arg)
@@ -141,5 +145,6 @@ def apply_arg(config, arg):
       config.eval.update(
           nll_samples=10, nll_chunk=5, nll_batch=10, num_nll_examples=20,
           num_train_features=200, tsne_points=60, grid_images=16,
+          pixel_samples=2,
       )
   return config

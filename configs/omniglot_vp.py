@@ -1,4 +1,4 @@
-r"""convHVAE (L = 2), p(z2) = VampPrior (K = 500), on binarised omniglot (thesis Tables 4.1/4.2, 5.1).
+r"""convHVAE (L = 2), p(z2) = VampPrior (K = 500), binarised omniglot (Tables 4.1, 4.2).
 
   python -m experiments.image_mim --config=configs/omniglot_vp.py[:small|quick][,vae|mim]
 

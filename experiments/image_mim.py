@@ -1,6 +1,7 @@
-r"""Image experiments: convHVAE with MIM / A-MIM / VAE (thesis Sec. 4.3-4.4).
+r"""Image experiments: convHVAE / PixelHVAE with MIM / A-MIM / VAE (Sec. 4.3-4.4).
 
-Trains one model (`config.loss`) on binarised MNIST, Fashion-MNIST or
+Trains one model (`config.model.kind`, `config.loss`; symmetric MIM for the
+convHVAE only, as in the thesis) on binarised MNIST, Fashion-MNIST or
 Omniglot, evaluates the early-stopped model on the test set and writes to the
 workdir:
   results.json   nll_is, elbo, knn{1,3,5,10}_acc, nmi, recon_err, ... plus
@@ -26,6 +27,7 @@ from absl import app
 from absl import logging
 from absl import flags
 import jax
+import jax.numpy as jnp
 import numpy as np
 from sklearn import manifold
 
@@ -41,11 +43,21 @@ from mimjax import training
 _CONFIG = common.define_config_flag()
 flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
+_KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn"}
 
 
 def build_model(config, source):
-  """The convHVAE of `config.model`; VampPrior inputs from `source`."""
+  """The model of `config.model` in train mode; VampPrior inputs from
+  `source`. Evaluate with `model.clone(train=False)`."""
   cfg = config.model
+  if cfg.kind not in _KINDS:
+    raise ValueError(f"unknown model.kind {cfg.kind!r}; use {tuple(_KINDS)}")
+  if cfg.kind == "pixel_hvae" and config.loss == "mim":
+    raise ValueError(
+        "symmetric MIM needs decoder samples at every step, i.e. 784 "
+        "sequential PixelCNN passes; use loss 'amim' or 'vae' for "
+        "pixel_hvae (as the thesis does)"
+    )
   if cfg.prior not in ("vamp", "standard"):
     raise ValueError(f"unknown model.prior {cfg.prior!r}; use 'vamp', 'standard'")
   k = cfg.num_pseudo_inputs if cfg.prior == "vamp" else 0
@@ -62,6 +74,7 @@ def build_model(config, source):
       vamp_pseudo_inputs=k,
       pseudo_input_init=init,
       image_shape=source.x_shape,
+      decoder_kind=_KINDS[cfg.kind],
   )
 
 
@@ -81,13 +94,28 @@ def _subset(split, n):
 
 
 def _prior_samples(model, params, n, key):
-  """Decoder means at z ~ p(z): `[n, H, W, C]` probabilities."""
+  """Images at z ~ p(z), `[n, H, W, C]`: the decoder's mean probabilities
+  (convHVAE) or, for the PixelCNN, ancestral samples' final probabilities
+  (784 sequential passes in one compiled loop)."""
+  k_z, k_x = jax.random.split(key)
 
-  def sample(m):
-    z = m.latent_prior().sample(seed=key, sample_shape=(n,))
-    return m.decode(z).mean()
+  @jax.jit
+  def sample(params):
+    z = model.apply(
+        params,
+        method=lambda m: m.latent_prior().sample(seed=k_z, sample_shape=(n,)),
+    )
+    if model.decoder_kind != "pixelcnn":
+      return model.apply(params, z, method=lambda m, z: m.decode(z).mean())
+    d1 = model.latent_dims[0]
+    logits = lambda x, z1, z2: model.apply(
+        params, x, jnp.concatenate([z1, z2], -1), method="decoder_logits"
+    )
+    return models.pixelcnn_sample(
+        logits, z[:, :d1], z[:, d1:], k_x, model.image_shape
+    )[1]
 
-  return np.asarray(jax.jit(lambda p: model.apply(p, method=sample))(params))
+  return np.asarray(sample(params))
 
 
 def _make_plots(config, workdir, model, params, test, arrays):
@@ -103,8 +131,13 @@ def _make_plots(config, workdir, model, params, test, arrays):
       arrays["x_mean"][:n], os.path.join(plots, "reconstructions.png"),
       ncols=ncols, title=f"{title}: reconstructions (means)",
   )
+  num_samples = n if config.model.kind == "conv_hvae" else min(
+      n, config.eval.pixel_samples
+  )
   plotting.image_grid(
-      _prior_samples(model, params, n, jax.random.key(config.seed + 2)),
+      _prior_samples(
+          model, params, num_samples, jax.random.key(config.seed + 2)
+      ),
       os.path.join(plots, "samples.png"), ncols=ncols,
       title=f"{title}: samples (means at z ~ p(z))",
   )
@@ -137,9 +170,11 @@ def run(config, workdir):
       config.data, batch_size=config.train.batch_size
   )
   model = build_model(config, source)
+  eval_model = model.clone(train=False)  # BatchNorm on running averages
   state = training.train(
       model=model,
       loss_fn=make_loss_fn(config, model),
+      eval_loss_fn=make_loss_fn(config, eval_model),
       source=source,
       config=config,
       workdir=workdir,
@@ -150,7 +185,7 @@ def run(config, workdir):
   ec = config.eval
   test = source.test
   metrics, arrays = evaluation.evaluate_image_model(
-      model,
+      eval_model,
       params,
       test=test,
       train=_subset(source.train_eval, ec.num_train_features),
@@ -178,7 +213,7 @@ def run(config, workdir):
       config=config.to_dict(),
   )
   if jax.process_index() == 0:
-    _make_plots(config, workdir, model, params, test, arrays)
+    _make_plots(config, workdir, eval_model, params, test, arrays)
     with open(results_path, "w") as f:
       json.dump(results, f, indent=1, default=list)
   return results

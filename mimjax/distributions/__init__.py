@@ -5,6 +5,7 @@ the trailing `event_ndims` axes), so `log_prob` of a `[B, ...]` batch is `[B]`.
 Learnable priors are Flax modules that return such a distribution.
 """
 
+from mimjax.distributions._conditionals import AutoregressiveBernoulli
 from mimjax.distributions._conditionals import bernoulli
 from mimjax.distributions._conditionals import categorical
 from mimjax.distributions._conditionals import diag_gaussian
@@ -21,6 +22,7 @@ from mimjax.distributions._priors import VampPrior
 from mimjax.distributions._priors import data_initializer
 
 __all__ = (
+    "AutoregressiveBernoulli",
     "GaussianMixturePrior",
     "StandardNormalPrior",
     "TwoLevelLatent",

@@ -134,8 +134,36 @@ def uniform_mixture(components):
   )
 
 
+class AutoregressiveBernoulli:
+  """p(x|z) = prod_i Bernoulli(x_i; sigmoid(f(x_<i, z)_i)) for a causal f.
+
+  The PixelCNN likelihood of PixelHVAE: `log_prob(x)` is one pass of the
+  masked network on x (teacher forcing); sampling is ancestral and lives
+  outside (e.g. `mimjax.models.pixelcnn_sample`), so this object offers no
+  `sample` or `mean`. Samples would be discrete: `reparameterized` is False.
+
+  Attributes:
+    logits_fn: `x [B, *event] -> logits [B, *event]`, causal in raster order.
+  """
+
+  reparameterized = False
+
+  def __init__(self, logits_fn):
+    self.logits_fn = logits_fn
+
+  def log_prob(self, x):
+    """`[B, H, W, C]` -> `[B]` (the event is the whole image)."""
+    return bernoulli(self.logits_fn(x), event_ndims=3).log_prob(x)
+
+  def conditional_probs(self, x):
+    """p(x_i = 1 | x_<i, z) for every pixel given the image x (one pass)."""
+    return jax.nn.sigmoid(self.logits_fn(x))
+
+
 def is_reparameterized(dist):
   """Whether samples of `dist` carry pathwise gradients (else: REINFORCE)."""
+  if hasattr(dist, "reparameterized"):
+    return dist.reparameterized
   while isinstance(dist, distrax.Independent):
     dist = dist.distribution
   return not isinstance(dist, (distrax.Bernoulli, distrax.Categorical))

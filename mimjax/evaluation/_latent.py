@@ -23,6 +23,16 @@ from mimjax import metrics
 from mimjax import objectives
 
 
+def _reconstruction(m, z, x, key):
+  """(sample, mean) of p(x|z); for an autoregressive decoder both come from
+  the conditionals p(x_i | x_<i, z) given the true x (teacher forcing)."""
+  p_x = m.decode(z)
+  if hasattr(p_x, "conditional_probs"):
+    mean = p_x.conditional_probs(x)
+    return jax.random.bernoulli(key, mean).astype(mean.dtype), mean
+  return p_x.sample(seed=key), p_x.mean()
+
+
 @functools.partial(jax.jit, static_argnums=(0,))
 def latent_summaries(model, params, x, key):
   """Posterior and reconstruction of a batch: one jitted pass.
@@ -35,20 +45,22 @@ def latent_summaries(model, params, x, key):
 
   Returns:
     Dict of `z` (sample) `[N, d]`, `z_mean`, `z_std` `[N, d]`, `x_recon`
-    (a decoder sample) and `x_mean` (the decoder mean) `[N, *x_shape]`, and
+    (a decoder sample) and `x_mean` (the decoder mean; teacher-forced
+    conditionals for an autoregressive decoder) `[N, *x_shape]`, and
     `[N]` arrays `neg_elbo`, `log_p_joint` (log p(x|z) + log p(z)) and
     `log_q_z_given_x` at the sample z.
   """
   k_enc, k_rec = jax.random.split(key)
   terms, z, q = objectives.encoder_terms(model, params, x, k_enc)
-  p_x = model.apply(params, z, method="decode")
-  x_recon = p_x.sample(seed=k_rec)
+  x_recon, x_mean = model.apply(
+      params, z, x, k_rec, method=_reconstruction
+  )
   return {
       "z": z,
       "z_mean": q.mean,
       "z_std": q.stddev,
       "x_recon": x_recon,
-      "x_mean": p_x.mean(),
+      "x_mean": x_mean,
       "neg_elbo": losses.neg_elbo(
           terms.log_p_x_given_z, terms.log_q_z_given_x, terms.log_p_z
       ),

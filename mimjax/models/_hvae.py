@@ -1,9 +1,11 @@
-"""Two-level hierarchical VAE of thesis Sec. 4.3 (convHVAE, L = 2).
+"""Two-level hierarchical VAEs of thesis Sec. 4.3 (convHVAE, PixelHVAE; L = 2).
 
 z = [z1, z2] (flat, z1 first). Encoder q(z2|x) q(z1|x, z2); prior
 p(z2) p(z1|z2) with p(z2) = N(0, I) ("S") or a VampPrior ("VP"); decoder
-p(x|z1, z2) Bernoulli. Exact layer sizes are those of Tomczak & Welling's
-convHVAE_2level (reference digest Sec. 2.2); images are NHWC.
+p(x|z1, z2) Bernoulli: factorised (convHVAE) or an autoregressive PixelCNN
+(PixelHVAE). Exact layer sizes are those of Tomczak & Welling's
+convHVAE_2level / PixelHVAE_2level (reference digest Sec. 2.2-2.3); images
+are NHWC.
 """
 
 import math
@@ -15,6 +17,7 @@ import jax.numpy as jnp
 from mimjax import distributions
 from mimjax.models import _conv
 from mimjax.models import _gated
+from mimjax.models import _pixelcnn
 
 # (features, kernel, stride, padding) of the two convolutional encoders.
 _Q_Z2_CONVS = ((32, 7, 1, 3), (32, 3, 2, 1), (64, 5, 1, 2), (64, 3, 2, 1),
@@ -124,19 +127,33 @@ class HierarchicalVAE(nn.Module):
       (`distributions.data_initializer` of training images, as the
       reference's `--use_training_data_init`).
     image_shape: `[H, W, C]`.
+    decoder_kind: "conv" (convHVAE) or "pixelcnn" (PixelHVAE, whose decoder
+      has BatchNorm: apply with `mutable=["batch_stats"]` in training).
+    train: BatchNorm mode of the PixelCNN decoder (batch statistics if True,
+      running averages if False); `model.clone(train=False)` evaluates.
   """
 
   latent_dims: tuple[int, int] = (40, 40)
   vamp_pseudo_inputs: int = 500
   pseudo_input_init: Optional[nn.initializers.Initializer] = None
   image_shape: tuple[int, int, int] = (28, 28, 1)
+  decoder_kind: str = "conv"
+  train: bool = True
 
   def setup(self):
     d1, d2 = self.latent_dims
     self.posterior_top = PosteriorTop(d2)
     self.posterior_bottom = PosteriorBottom(d1)
     self.prior_bottom = PriorBottom(d1)
-    self.decoder = ConvDecoder(self.image_shape)
+    if self.decoder_kind == "conv":
+      self.decoder = ConvDecoder(self.image_shape)
+    elif self.decoder_kind == "pixelcnn":
+      self.decoder = _pixelcnn.PixelCNNDecoder(self.image_shape)
+    else:
+      raise ValueError(
+          f"unknown decoder_kind {self.decoder_kind!r}; use 'conv' or "
+          "'pixelcnn'"
+      )
     if self.vamp_pseudo_inputs:
       self.prior_top = distributions.VampPrior(
           self.vamp_pseudo_inputs,
@@ -158,9 +175,22 @@ class HierarchicalVAE(nn.Module):
     )
 
   def decode(self, z):
-    """z `[B, d1 + d2]` -> p(x|z), Bernoulli with event `[H, W, C]`."""
+    """z `[B, d1 + d2]` -> p(x|z), Bernoulli with event `[H, W, C]`.
+
+    For the PixelCNN decoder an `AutoregressiveBernoulli` (log_prob only;
+    sample with `pixelcnn_sample`).
+    """
+    z1, z2 = z[..., : self.latent_dims[0]], z[..., self.latent_dims[0] :]
+    if self.decoder_kind == "pixelcnn":
+      return distributions.AutoregressiveBernoulli(
+          lambda x: self.decoder(x, z1, z2, train=self.train)
+      )
+    return self.decoder(z1, z2)
+
+  def decoder_logits(self, x, z):
+    """PixelCNN logits `[B, H, W, C]` of x given z (for ancestral sampling)."""
     d1 = self.latent_dims[0]
-    return self.decoder(z[..., :d1], z[..., d1:])
+    return self.decoder(x, z[..., :d1], z[..., d1:], train=self.train)
 
   def latent_prior(self):
     """p(z) = p(z2) p(z1|z2), batch `[]`, event `[d1 + d2]`."""
@@ -177,6 +207,6 @@ class HierarchicalVAE(nn.Module):
   def __call__(self, x):
     """Touches every submodule (for `init`); returns the posterior mean."""
     z = self.encode(x).mean()
-    self.decode(z)
+    self.decode(z).log_prob(x)
     self.latent_prior().log_prob(z)
     return z

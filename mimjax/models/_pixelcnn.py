@@ -120,8 +120,9 @@ class PixelCNNDecoder(nn.Module):
         nn.BatchNorm(momentum=0.9, epsilon=1e-5, name=f"bn_{i}")
         for i in range(self.num_layers)
     ]
-    self.out_conv = nn.Conv(self.image_shape[-1], (1, 1),
-                            kernel_init=_gated.torch_uniform, name="out_conv")
+    self.out_conv = _conv.Conv(self.image_shape[-1], 1,
+                               kernel_init=_gated.torch_uniform,
+                               name="out_conv")
 
   def __call__(self, x, z1, z2, *, train: bool):
     """Per-pixel Bernoulli logits.

@@ -257,7 +257,9 @@ def make_loss_fn(
   Returns:
     The loss function. `batch` is a dict with "x" `[B, *x_shape]`; `aux`
     holds the mean of every log-density term, each half's loss and R_MIM
-    (eq 3.16, a diagnostic), and beta.
+    (eq 3.16, a diagnostic), and beta. For a model in train mode with
+    BatchNorm (`model.train` and "batch_stats" in the variables) `aux` also
+    holds "collections": the updated `{"batch_stats": ...}`.
   """
   if loss not in LOSSES:
     raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
@@ -297,6 +299,14 @@ def make_loss_fn(
     return total, aux
 
   def loss_fn(params, batch, key, beta=1.0):
+    if "batch_stats" in params and getattr(model, "train", False):
+      # Train-mode BatchNorm: hand the updated running statistics to the
+      # training engine through aux (it replaces them after the step).
+      (total, aux), collections = model.apply(
+          params, batch["x"], key, beta, method=bound_loss,
+          mutable=["batch_stats"],
+      )
+      return total, dict(aux, collections=collections)
     return model.apply(params, batch["x"], key, beta, method=bound_loss)
 
   return loss_fn

@@ -30,6 +30,7 @@ def make_epoch_fn(
     num_seeds,
     beta_warmup_epochs,
     patience,
+    eval_loss_fn=None,
 ):
   """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
 
@@ -42,7 +43,11 @@ def make_epoch_fn(
 
   Args:
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`; `aux` is a
-      dict of scalars and must hold "loss" (the non-finite check reads it).
+      dict of scalars and must hold "loss" (the non-finite check reads it);
+      an optional "collections" entry holds variable collections (e.g.
+      `{"batch_stats": ...}`) that replace those in params after the step.
+    eval_loss_fn: the validation loss (default `loss_fn`), e.g. the same
+      objective with BatchNorm in inference mode.
     optimizer: optax transformation.
     source: device data source (see `mimjax.data`).
     mesh: the 1-D data mesh.
@@ -66,8 +71,14 @@ def make_epoch_fn(
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, batch, key, beta
     )
+    aux = dict(aux)
+    collections = aux.pop("collections", {})
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    # Non-trainable collections (BatchNorm statistics) get zero gradients,
+    # hence zero updates; their new values come from the forward pass.
     new_params = optax.apply_updates(params, updates)
+    if collections:
+      new_params = {**new_params, **collections}
     keep = lambda new, old: jax.tree.map(
         lambda a, b: jnp.where(active, a, b), new, old
     )
@@ -77,7 +88,7 @@ def make_epoch_fn(
     def body(total, inputs):
       chunk, i = inputs
       key = jax.random.fold_in(validation_key, i)
-      loss, _ = loss_fn(params, {"x": chunk}, key, 1.0)
+      loss, _ = (eval_loss_fn or loss_fn)(params, {"x": chunk}, key, 1.0)
       return total + loss, None
 
     n = validation_x.shape[0]

@@ -48,7 +48,17 @@ def _format_eta(seconds):
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(*, model, loss_fn, source, config, workdir, mesh, init_params=None):
+def train(
+    *,
+    model,
+    loss_fn,
+    source,
+    config,
+    workdir,
+    mesh,
+    init_params=None,
+    eval_loss_fn=None,
+):
   """Trains `config.num_seeds` seeds of `model` until early stopping.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` if there is
@@ -64,6 +74,7 @@ def train(*, model, loss_fn, source, config, workdir, mesh, init_params=None):
     mesh: the 1-D data mesh.
     init_params: optional `[S, ...]` starting parameters (see `init_state`);
       ignored when resuming from a checkpoint.
+    eval_loss_fn: validation loss (default `loss_fn`; see `make_epoch_fn`).
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
@@ -101,6 +112,7 @@ def train(*, model, loss_fn, source, config, workdir, mesh, init_params=None):
       num_seeds=config.num_seeds,
       beta_warmup_epochs=tc.beta_warmup_epochs,
       patience=tc.patience,
+      eval_loss_fn=eval_loss_fn,
   )
   samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()

@@ -86,3 +86,17 @@ def test_missing_data_names_the_file_and_flag(tmp_path):
   config.data.dir = str(tmp_path / "nowhere")
   with pytest.raises(FileNotFoundError, match="config.data.dir"):
     image_mim.run(config, str(tmp_path))
+
+
+def test_quick_pixel_hvae_amim_run(tmp_path, data_dir):
+  from configs import mnist_pixel_vp  # pylint: disable=g-import-not-at-top
+  config = mnist_pixel_vp.get_config("quick")
+  config.data.dir = data_dir
+  config.data.num_validation = 60
+  results = image_mim.run(config, str(tmp_path))
+  assert results["config"]["model"]["kind"] == "pixel_hvae"
+  assert np.isfinite(results["nll_is"]) and np.isfinite(results["knn5_acc"])
+  assert (tmp_path / "plots" / "samples.png").stat().st_size > 1000
+  config.loss = "mim"
+  with pytest.raises(ValueError, match="amim"):
+    image_mim.run(config, str(tmp_path / "mim"))

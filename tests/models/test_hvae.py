@@ -173,3 +173,35 @@ def test_normalize_by_leaf_norm_gives_unit_norm_leaves():
   for leaf in jax.tree.leaves(out):
     np.testing.assert_allclose(jnp.linalg.norm(leaf), 1.0, rtol=1e-6)
   np.testing.assert_allclose(out["a"], [0.6, 0.8], rtol=1e-6)
+
+
+def test_pixel_hvae_parameter_count_and_batch_stats_flow():
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=0, decoder_kind="pixelcnn")
+  x = (jax.random.uniform(jax.random.key(6), (4, 28, 28, 1)) < 0.3) * 1.0
+  variables = model.init(jax.random.key(7), x)
+  count = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(
+      variables["params"]))
+  conv_decoder = _reference_parameter_count(0) - 1214481
+  gdense = lambda i, o: 2 * (i * o + o)
+  pixel_decoder = (2 * gdense(40, 784) + 3 * 64 * 9 + 7 * 64 * 64 * 9
+                   + 8 * 2 * 64 + 65)
+  assert count == conv_decoder + pixel_decoder
+  # Train mode: the loss hands back updated BatchNorm statistics.
+  loss_fn = objectives.make_loss_fn(model, loss="amim")
+  _, aux = loss_fn(variables, {"x": x}, jax.random.key(8))
+  new_stats = aux["collections"]["batch_stats"]
+  old_stats = variables["batch_stats"]
+  changed = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                         new_stats, old_stats)
+  assert max(jax.tree.leaves(changed)) > 0
+  # Eval mode uses the running statistics: no collections, and an example's
+  # log-likelihood does not depend on the rest of the batch.
+  eval_model = model.clone(train=False)
+  eval_loss = objectives.make_loss_fn(eval_model, loss="vae")
+  _, eval_aux = eval_loss(variables, {"x": x}, jax.random.key(8))
+  assert "collections" not in eval_aux
+  z = jax.random.normal(jax.random.key(9), (4, 80))
+  log_px = lambda x, z: eval_model.apply(
+      variables, z, method=lambda m, z: m.decode(z).log_prob(x))
+  np.testing.assert_allclose(
+      log_px(x, z)[:1], log_px(x[:1], z[:1]), rtol=1e-5)
