@@ -100,3 +100,25 @@ def test_quick_pixel_hvae_amim_run(tmp_path, data_dir):
   config.loss = "mim"
   with pytest.raises(ValueError, match="amim"):
     image_mim.run(config, str(tmp_path / "mim"))
+
+
+def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
+  from configs import mnist_s  # pylint: disable=g-import-not-at-top
+
+  def config(epochs):
+    c = mnist_s.get_config("quick,vae")
+    c.data.dir = data_dir
+    c.data.num_validation = 60
+    c.train.max_epochs = epochs
+    return c
+
+  straight = image_mim.run(config(2), str(tmp_path / "straight"))
+  resumed_dir = tmp_path / "resumed"
+  image_mim.run(config(1), str(resumed_dir))  # "killed" after epoch 1
+  (resumed_dir / "results.json").unlink()
+  resumed = image_mim.run(config(2), str(resumed_dir))
+  for key in ("nll_is", "elbo", "knn5_acc", "nmi", "recon_err"):
+    assert resumed[key] == straight[key], key
+  lines = lambda d: [json.loads(l)["val/loss"]
+                     for l in (d / "metrics.jsonl").read_text().splitlines()]
+  assert lines(resumed_dir) == lines(tmp_path / "straight")
