@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mimjax.data import _local
+from mimjax.data import _sources
 
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "omniglot")
 _LOADERS = ("auto", "local", "tfds")
@@ -210,7 +211,7 @@ def _binarize(gray, seed):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ImageSource:
+class ImageSource(_sources.ArraySource):
   """Binarised 28x28 images, reshuffled every epoch on device (drop-last).
 
   The (gray) training images are put on the device once, as uint8, at
@@ -233,13 +234,6 @@ class ImageSource:
       small-budget runs validate, log and checkpoint more often.
   """
 
-  x_train: np.ndarray
-  y_train: np.ndarray
-  x_val: np.ndarray
-  y_val: np.ndarray
-  x_test: np.ndarray
-  y_test: np.ndarray
-  batch_size: int
   dynamic_binarization: bool = True
   epoch_steps: int = 0
 
@@ -309,14 +303,6 @@ class ImageSource:
         "x": _binarize(self.x_train, _TRAIN_SEED),
         "label": np.asarray(self.y_train, np.int32),
     }
-
-  @property
-  def validation(self):
-    return {"x": self.x_val, "label": self.y_val}
-
-  @property
-  def test(self):
-    return {"x": self.x_test, "label": self.y_test}
 
   def pseudo_input_examples(self, k):
     """The first `k` gray training images, `[k, 28, 28, 1]` float32 in [0, 1].
