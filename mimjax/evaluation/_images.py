@@ -12,10 +12,13 @@ Conventions (reference digest Sec. 4.2):
 Everything runs in fixed-size chunks (one compilation per function).
 """
 
+import functools
+
 import jax
 import numpy as np
 
 from mimjax import metrics
+from mimjax import objectives
 from mimjax.evaluation import _latent
 
 
@@ -28,18 +31,35 @@ def _chunked(fn, x, chunk):
   return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
 
 
-def encode_dataset(model, params, x, key, *, chunk=500):
+@functools.partial(jax.jit, static_argnums=(0,))
+def _codes(model, params, x, key):
+  """The `z` of `latent_summaries` alone (the decoder is dead code here)."""
+  k_enc, _ = jax.random.split(key)
+  return {"z": objectives.encoder_terms(model, params, x, k_enc)[1]}
+
+
+def encode_dataset(model, params, x, key, *, chunk=500, codes_only=False):
   """`latent_summaries` over a dataset in chunks (drop-last).
+
+  Args:
+    model: Flax model.
+    params: its variables.
+    x: `[N, ...]` inputs.
+    key: PRNG key; chunk i uses `fold_in(key, i)`.
+    chunk: examples per call.
+    codes_only: return only the sampled codes `z` (same values), skipping
+      the decoder.
 
   Returns:
     Dict of numpy arrays, as `evaluation.latent_summaries`, for the first
     `len(x) // chunk * chunk` examples.
   """
   counter = iter(range(len(x)))
+  summarise = _codes if codes_only else _latent.latent_summaries
 
   def run(xc):
     return jax.device_get(
-        _latent.latent_summaries(
+        summarise(
             model, params, np.asarray(xc, np.float32),
             jax.random.fold_in(key, next(counter)),
         )
@@ -86,7 +106,7 @@ def evaluate_image_model(
   n = len(out["z"])
   labels = np.asarray(test["label"])[:n]
   z_train = encode_dataset(
-      model, params, train["x"], k_train, chunk=encode_chunk
+      model, params, train["x"], k_train, chunk=encode_chunk, codes_only=True
   )["z"]
   y_train = np.asarray(train["label"])[: len(z_train)]
   x_test = np.asarray(test["x"], np.float32)[:n]
