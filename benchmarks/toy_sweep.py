@@ -15,9 +15,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import common
 from experiments import toy_mim
 
-_CONFIG = toy_mim._CONFIG  # pylint: disable=protected-access
 _SEED_POINT = flags.DEFINE_bool(
     "seed_scaling", True, "Also time one sweep point with 1 seed vs all."
 )
@@ -33,7 +33,7 @@ def _timed_run(config):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  config = copy.deepcopy(_CONFIG.value)
+  config = copy.deepcopy(common.CONFIG.value)
   total = _timed_run(config)
   print(
       f"sweep {config.sweep.to_dict()} x {config.num_seeds} seeds: "

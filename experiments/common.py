@@ -23,16 +23,16 @@ DISTRIBUTED = flags.DEFINE_bool(
 )
 
 
-def define_config_flag():
-  """--config=configs/<file>.py[:arg] plus --config.<field>=<value>."""
-  return config_flags.DEFINE_config_file(
-      "config",
-      None,
-      "Path to a config file in configs/, optionally followed by ':quick'. "
-      "Any field can be overridden with --config.<field>=<value>; unknown "
-      "fields are an error.",
-      lock_config=True,
-  )
+# --config=configs/<file>.py[:arg] plus --config.<field>=<value>; defined
+# once here so that several entrypoints can be imported together.
+CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Path to a config file in configs/, optionally followed by ':<arg>' "
+    "(e.g. ':quick'; see the config's docstring). Any field can be "
+    "overridden with --config.<field>=<value>; unknown fields are an error.",
+    lock_config=True,
+)
 
 
 class _DropOrbaxInfo(std_logging.Filter):
@@ -44,8 +44,13 @@ class _DropOrbaxInfo(std_logging.Filter):
     )
 
 
-def setup(config_flag):
-  """Initialises JAX (multi-host if asked), logging; returns the workdir."""
+def setup(default_workdir=None):
+  """Initialises JAX (multi-host if asked), logging; returns the workdir.
+
+  Args:
+    default_workdir: workdir when --workdir is not given; None derives
+      ./workdirs/<config file name>[_<config arg>] from --config.
+  """
   if DISTRIBUTED.value:
     jax.distributed.initialize()
   std_logging.getLogger("absl").addFilter(_DropOrbaxInfo())
@@ -59,8 +64,10 @@ def setup(config_flag):
       jax.devices(),
   )
   workdir = WORKDIR.value
-  if workdir is None:
-    filename = config_flags.get_config_filename(flags.FLAGS[config_flag.name])
+  if workdir is None and default_workdir:
+    workdir = default_workdir
+  elif workdir is None:
+    filename = config_flags.get_config_filename(flags.FLAGS[CONFIG.name])
     name, arg = filename.partition(":")[::2]
     name = os.path.splitext(os.path.basename(name))[0]
     workdir = os.path.join("workdirs", name + (f"_{arg}" if arg else ""))

@@ -40,7 +40,6 @@ from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
 
-_CONFIG = common.define_config_flag()
 flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
 _KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn"}
@@ -222,8 +221,8 @@ def run(config, workdir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  workdir = common.setup(_CONFIG)
-  results = run(copy.deepcopy(_CONFIG.value), workdir)
+  workdir = common.setup()
+  results = run(copy.deepcopy(common.CONFIG.value), workdir)
   logging.info(
       "Done in %.0f s: nll_is %.2f, elbo %.2f, knn5 %.3f, nmi %.3f; see %s",
       results["wall_time_s"], results["nll_is"], results["elbo"],

@@ -33,7 +33,8 @@ _LOSSES = flags.DEFINE_list("losses", ["mim", "vae"], "Objectives to run.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", "", "Local data folder (config.data.dir); '' uses tfds."
 )
-flags.adopt_module_key_flags(common)
+flags.declare_key_flag("workdir")
+flags.declare_key_flag("distributed")
 
 # convHVAE, 10-trial means (thesis Table 4.1 NLL, Table 4.2 5-NN accuracy;
 # no-annealing values of Tables 5.1 / 5.2 in the second slot).
@@ -86,8 +87,10 @@ def write_table(rows, path, *, no_warmup):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  root = common.WORKDIR.value or os.path.join(
-      "workdirs", "table_" + (_ARG.value.replace(",", "_") or "full")
+  root = common.setup(
+      os.path.join(
+          "workdirs", "table_" + (_ARG.value.replace(",", "_") or "full")
+      )
   )
   rows = []
   for dataset in _DATASETS.value:

@@ -35,7 +35,6 @@ from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
 
-_CONFIG = common.define_config_flag()
 flags.adopt_module_key_flags(common)
 _SUMMARY_METRICS = (
     "mi_ksg", "nll", "neg_elbo", "recon_err", "knn5_acc", "posterior_std",
@@ -257,8 +256,8 @@ def run(config, workdir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  workdir = common.setup(_CONFIG)
-  config = copy.deepcopy(_CONFIG.value)
+  workdir = common.setup()
+  config = copy.deepcopy(common.CONFIG.value)
   results = run(config, workdir)
   logging.info("Done in %.0f s; see %s", results["wall_time_s"],
                os.path.join(workdir, "summary.md"))
