@@ -192,13 +192,14 @@ def _validated(name, arrays):
             f"{name} {split} images range over [{x.min()}, {x.max()}], want "
             "0..255"
         )
-    if not np.issubdtype(y.dtype, np.integer):
-      if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
-        pass  # e.g. Omniglot labels saved as doubles by MATLAB.
-      else:
-        raise ValueError(
-            f"{name} {split} labels have dtype {y.dtype}, want integers"
-        )
+    # Whole-number floats are accepted: MATLAB saves Omniglot labels as doubles.
+    whole_floats = np.issubdtype(y.dtype, np.floating) and np.all(
+        y == np.round(y)
+    )
+    if not (np.issubdtype(y.dtype, np.integer) or whole_floats):
+      raise ValueError(
+          f"{name} {split} labels have dtype {y.dtype}, want integers"
+      )
     out[f"x_{split}"] = x.astype(np.uint8)
     out[f"y_{split}"] = y.astype(np.int32)
   return out
