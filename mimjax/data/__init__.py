@@ -19,16 +19,38 @@ from mimjax.data._sources import ArraySource
 from mimjax.data._sources import GMMSource
 from mimjax.data._sources import gmm_means
 from mimjax.data._sources import make_source
+from mimjax.data._text import EOS
+from mimjax.data._text import PAD
+from mimjax.data._text import SOS
+from mimjax.data._text import SPECIAL_TOKENS
+from mimjax.data._text import TEXT_DATASETS
+from mimjax.data._text import TextSource
+from mimjax.data._text import UNK
+from mimjax.data._text import Vocabulary
+from mimjax.data._text import encode_sentences
+from mimjax.data._text import make_text_source
+from mimjax.data._text import read_sentences
 
 __all__ = (
     "ArraySource",
+    "EOS",
     "GMMSource",
     "IMAGE_DATASETS",
     "ImageSource",
+    "PAD",
+    "SOS",
+    "SPECIAL_TOKENS",
+    "TEXT_DATASETS",
+    "TextSource",
+    "UNK",
+    "Vocabulary",
+    "encode_sentences",
     "gmm_means",
     "load_arrays",
     "load_image_arrays",
     "make_image_source",
     "make_source",
+    "make_text_source",
     "pca_projection",
+    "read_sentences",
 )

@@ -1,0 +1,324 @@
+"""Word-level sentence data: Penn Treebank and other one-sentence-per-line text.
+
+A corpus is a folder with a train, a valid and a test split, each a (possibly
+gzipped) utf-8 text file holding one already tokenised sentence per line,
+words separated by whitespace (e.g. Mikolov's `ptb.train.txt`, which already
+maps rare words to `<unk>`). Sentences become fixed-length int32 rows
+
+  w_1 .. w_n <eos> <pad> .. <pad>
+
+over a `Vocabulary` whose first four ids are the special tokens; the model
+derives lengths as the number of non-PAD tokens and builds its decoder input
+`<sos> w_1 .. w_n` itself. Nothing is ever downloaded.
+"""
+
+import collections
+import dataclasses
+import gzip
+import os
+
+from absl import logging
+import numpy as np
+
+from mimjax.data import _sources
+
+PAD, UNK, SOS, EOS = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<sos>", "<eos>")
+TEXT_DATASETS = ("ptb", "yahoo", "yelp", "wt103", "text")
+_SPLITS = ("train", "valid", "test")
+_ON_LONG = ("truncate", "error")
+
+
+def read_sentences(path, *, max_words=None, on_long="truncate"):
+  """Reads one whitespace-tokenised sentence per line.
+
+  Args:
+    path: utf-8 text file; gzipped if its name ends with `.gz`.
+    max_words: longest sentence kept as is; None keeps every length.
+    on_long: what to do with a longer sentence: "truncate" keeps its first
+      `max_words` words (as the reference code), "error" raises.
+
+  Returns:
+    List of sentences, each a non-empty list of words.
+
+  Raises:
+    FileNotFoundError: `path` does not exist.
+    ValueError: an empty line or, with on_long="error", a long one (naming
+      `file:line`), or an unknown `on_long`.
+  """
+  if on_long not in _ON_LONG:
+    raise ValueError(f"unknown on_long {on_long!r}; use one of {_ON_LONG}")
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"text file {path} does not exist")
+  opener = gzip.open if path.endswith(".gz") else open
+  sentences, truncated = [], 0
+  with opener(path, "rt", encoding="utf-8") as f:
+    for line_number, line in enumerate(f, start=1):
+      words = line.split()
+      if not words:
+        raise ValueError(f"{path}:{line_number} is an empty line")
+      if max_words is not None and len(words) > max_words:
+        if on_long == "error":
+          raise ValueError(
+              f"{path}:{line_number} has {len(words)} words, more than "
+              f"max_words={max_words}"
+          )
+        words, truncated = words[:max_words], truncated + 1
+      sentences.append(words)
+  if max_words is not None:
+    logging.info(
+        "%s: truncated %d of %d sentences to %d words",
+        path, truncated, len(sentences), max_words,
+    )
+  return sentences
+
+
+class Vocabulary:
+  """Word <-> id map; ids 0..3 are `SPECIAL_TOKENS`.
+
+  Attributes:
+    tokens: tuple of all tokens, indexed by id.
+  """
+
+  def __init__(self, tokens):
+    """Wraps a token list (as `build` or `load` make it).
+
+    Args:
+      tokens: the specials in order, then unique words without whitespace.
+
+    Raises:
+      ValueError: wrong specials, repeated or malformed tokens.
+    """
+    tokens = tuple(tokens)
+    if tokens[: len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
+      raise ValueError(
+          f"vocabulary must start with {SPECIAL_TOKENS}, got "
+          f"{tokens[:len(SPECIAL_TOKENS)]}"
+      )
+    counts = collections.Counter(tokens)
+    repeated = sorted(t for t, c in counts.items() if c > 1)
+    if repeated:
+      raise ValueError(f"vocabulary repeats tokens {repeated[:10]}")
+    malformed = [t for t in tokens if t.split() != [t]]
+    if malformed:
+      raise ValueError(f"vocabulary has malformed tokens {malformed[:10]}")
+    self.tokens = tokens
+    self._ids = {t: i for i, t in enumerate(tokens)}
+
+  @classmethod
+  def build(cls, sentences, *, min_count=1, max_size=None):
+    """Counts words: most frequent first, ties alphabetically.
+
+    Args:
+      sentences: lists of words; the literal `<unk>` (and any other special
+        token) is not counted as a word.
+      min_count: fewest occurrences a word needs.
+      max_size: most entries including the 4 specials; None is unlimited.
+
+    Returns:
+      A `Vocabulary`.
+    """
+    if max_size is not None and max_size < len(SPECIAL_TOKENS):
+      raise ValueError(
+          f"max_size={max_size} leaves no room for the "
+          f"{len(SPECIAL_TOKENS)} special tokens"
+      )
+    counts = collections.Counter(w for s in sentences for w in s)
+    words = sorted(
+        (w for w, c in counts.items()
+         if c >= min_count and w not in SPECIAL_TOKENS),
+        key=lambda w: (-counts[w], w),
+    )
+    tokens = SPECIAL_TOKENS + tuple(words)
+    return cls(tokens[:max_size])
+
+  def __len__(self):
+    return len(self.tokens)
+
+  def encode(self, words):
+    """Words -> ids; out-of-vocabulary words become UNK."""
+    return [self._ids.get(w, UNK) for w in words]
+
+  def decode(self, ids, *, stop_at_eos=True, skip_special=True):
+    """Ids -> words.
+
+    Args:
+      ids: `[T]` ints (list or array).
+      stop_at_eos: drop everything from the first EOS on.
+      skip_special: drop PAD and SOS (UNK and EOS stay visible).
+
+    Returns:
+      List of tokens.
+    """
+    ids = np.asarray(ids).tolist()
+    bad = [i for i in ids if not 0 <= i < len(self.tokens)]
+    if bad:
+      raise ValueError(f"ids {bad[:10]} are outside [0, {len(self.tokens)})")
+    if stop_at_eos and EOS in ids:
+      ids = ids[: ids.index(EOS)]
+    if skip_special:
+      ids = [i for i in ids if i not in (PAD, SOS)]
+    return [self.tokens[i] for i in ids]
+
+  def save(self, path):
+    """Writes one token per line (utf-8), in id order."""
+    with open(path, "w", encoding="utf-8") as f:
+      f.write("".join(t + "\n" for t in self.tokens))
+
+  @classmethod
+  def load(cls, path):
+    """Reads a file written by `save`.
+
+    Raises:
+      FileNotFoundError: `path` does not exist.
+      ValueError: the file is not a valid vocabulary (names the file).
+    """
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"vocabulary file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+      tokens = f.read().splitlines()
+    try:
+      return cls(tokens)
+    except ValueError as e:
+      raise ValueError(f"corrupt vocabulary file {path}: {e}") from e
+
+
+def encode_sentences(sentences, vocab, *, max_len):
+  """Encodes sentences as fixed-length rows `w_1 .. w_n <eos> <pad> ..`.
+
+  Args:
+    sentences: N lists of words; words past `max_len - 1` are dropped so
+      the EOS always fits.
+    vocab: a `Vocabulary`.
+    max_len: row length L >= 2, including the EOS.
+
+  Returns:
+    `[N, L]` int32 token ids, padded with PAD (0).
+  """
+  if max_len < 2:
+    raise ValueError(f"max_len={max_len} must be >= 2 (a word and <eos>)")
+  out = np.full((len(sentences), max_len), PAD, np.int32)
+  for row, words in zip(out, sentences):
+    ids = vocab.encode(words[: max_len - 1]) + [EOS]
+    row[: len(ids)] = ids
+  return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TextSource(_sources.ArraySource):
+  """Encoded sentences, reshuffled every epoch on device (drop-last).
+
+  Attributes:
+    x_train: `[N, L]` int32 token ids (see `encode_sentences`).
+    y_train: `[N]` int32 zeros (no labels).
+    x_val: `[Nv, L]` int32.
+    y_val: `[Nv]` int32 zeros.
+    x_test: `[Nt, L]` int32.
+    y_test: `[Nt]` int32 zeros.
+    batch_size: training batch size B.
+    vocab: the `Vocabulary` the ids index.
+  """
+
+  vocab: Vocabulary = None
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.vocab is None:
+      raise ValueError("TextSource needs a vocab")
+    for split in ("train", "val", "test"):
+      x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+      if x.dtype != np.int32 or x.ndim != 2 or x.shape[1:] != self.x_shape:
+        raise ValueError(
+            f"x_{split} must be int32 {list(self.x_shape)} rows, got "
+            f"{x.dtype} {x.shape}"
+        )
+      if x.size and not 0 <= x.min() <= x.max() < len(self.vocab):
+        raise ValueError(
+            f"x_{split} has ids outside the vocabulary [0, {len(self.vocab)})"
+        )
+      if y.shape != (len(x),):
+        raise ValueError(f"y_{split} has shape {y.shape}, want [{len(x)}]")
+
+
+def _split_path(name, directory, split):
+  """The first existing file of `split`, or an error listing all tried."""
+  stems = [f"{split}.txt"]
+  if name != "text":
+    stems.insert(0, f"{name}.{split}.txt")
+  tried = [
+      os.path.join(directory, stem + ext)
+      for stem in stems
+      for ext in (".gz", "")
+  ]
+  for path in tried:
+    if os.path.isfile(path):
+      return path
+  raise FileNotFoundError(
+      f"no {split} split of {name!r} text data; tried {', '.join(tried)}. Pass "
+      "--config.data.dir=/path/to/folder holding the split files (for PTB, "
+      "the folder holding ptb.train.txt.gz)"
+  )
+
+
+def make_text_source(data_config, *, batch_size, vocab=None):
+  """Builds a `TextSource` from a `config.data` section.
+
+  Args:
+    data_config: ConfigDict with `name` (in `TEXT_DATASETS`), `dir`, `max_len`
+      (row length L incl. EOS; longer sentences are handled per `on_long`,
+      "truncate" or "error"), `min_count`, `max_vocab` (most vocabulary
+      entries incl. specials; 0 or None is unlimited) and `max_train` /
+      `max_validation` / `max_test` (keep the first so many sentences of a
+      split; 0 keeps all).
+    batch_size: training batch size.
+    vocab: a `Vocabulary` to use (e.g. reloaded when resuming); None builds
+      one from the kept (and truncated) training sentences.
+
+  Returns:
+    A `TextSource`.
+
+  Raises:
+    ValueError: unknown dataset name or malformed text.
+    FileNotFoundError: a split is missing; lists the paths tried.
+  """
+  cfg = data_config
+  if cfg.name not in TEXT_DATASETS:
+    raise ValueError(
+        f"unknown text dataset {cfg.name!r}; valid names: "
+        f"{', '.join(TEXT_DATASETS)}"
+    )
+  limits = (cfg.get("max_train", 0), cfg.get("max_validation", 0),
+            cfg.get("max_test", 0))
+  splits = []
+  for split, limit in zip(_SPLITS, limits):
+    path = _split_path(cfg.name, cfg.get("dir", "") or "", split)
+    sentences = read_sentences(
+        path,
+        max_words=cfg.max_len - 1,
+        on_long=cfg.get("on_long", "truncate"),
+    )
+    splits.append(sentences[:limit] if limit else sentences)
+  if vocab is None:
+    vocab = Vocabulary.build(
+        splits[0],
+        min_count=cfg.get("min_count", 1),
+        max_size=cfg.get("max_vocab", 0) or None,
+    )
+  x_train, x_val, x_test = (
+      encode_sentences(s, vocab, max_len=cfg.max_len) for s in splits
+  )
+  logging.info(
+      "%s: %d train / %d valid / %d test sentences, vocabulary of %d",
+      cfg.name, len(x_train), len(x_val), len(x_test), len(vocab),
+  )
+  return TextSource(
+      x_train=x_train,
+      y_train=np.zeros(len(x_train), np.int32),
+      x_val=x_val,
+      y_val=np.zeros(len(x_val), np.int32),
+      x_test=x_test,
+      y_test=np.zeros(len(x_test), np.int32),
+      batch_size=batch_size,
+      vocab=vocab,
+  )
