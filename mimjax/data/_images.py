@@ -166,21 +166,22 @@ def _load_tfds(name, data_dir):
 
 def _validated(name, arrays):
   """Checks shapes, dtypes and ranges; returns uint8 images, int32 labels."""
+  arrays = {k: np.asarray(v) for k, v in arrays.items()}
+  for split in ("train", "test"):
+    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if x.ndim == 4 and x.shape[-1] == 1:
+      arrays[f"x_{split}"] = x[..., 0]
+    # Whole-number floats are accepted: MATLAB saves Omniglot labels as doubles.
+    if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+      arrays[f"y_{split}"] = y.astype(np.int64)
+  _local.validate_arrays(name, arrays)
   out = {}
   for split in ("train", "test"):
-    x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
-    if x.ndim == 4 and x.shape[-1] == 1:
-      x = x[..., 0]
-    if x.ndim != 3 or x.shape[1:] != _SHAPE:
+    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if x.shape[1:] != _SHAPE:
       raise ValueError(
           f"{name} {split} images have shape {x.shape}, want [N, 28, 28]"
       )
-    if y.shape != (len(x),):
-      raise ValueError(
-          f"{name} {split}: labels have shape {y.shape}, want [{len(x)}]"
-      )
-    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
-      raise ValueError(f"{name} {split} images contain NaN or inf")
     if x.dtype != np.uint8:
       if not np.issubdtype(x.dtype, np.integer):
         raise ValueError(
@@ -192,14 +193,6 @@ def _validated(name, arrays):
             f"{name} {split} images range over [{x.min()}, {x.max()}], want "
             "0..255"
         )
-    # Whole-number floats are accepted: MATLAB saves Omniglot labels as doubles.
-    whole_floats = np.issubdtype(y.dtype, np.floating) and np.all(
-        y == np.round(y)
-    )
-    if not (np.issubdtype(y.dtype, np.integer) or whole_floats):
-      raise ValueError(
-          f"{name} {split} labels have dtype {y.dtype}, want integers"
-      )
     out[f"x_{split}"] = x.astype(np.uint8)
     out[f"y_{split}"] = y.astype(np.int32)
   return out

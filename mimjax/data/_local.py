@@ -86,11 +86,21 @@ def load_arrays(name, directory):
           f"put {name}.npz (keys {', '.join(_KEYS)}) or the IDX files there"
       )
     arrays = {k: _read_idx(p) for k, p in paths.items()}
-  _validate(name, arrays)
+  validate_arrays(name, arrays)
   return arrays
 
 
-def _validate(name, arrays):
+def validate_arrays(name, arrays):
+  """Checks images `[N, H, W, ...]` (numeric, finite) and labels `[N]` (ints).
+
+  Args:
+    name: dataset name, for messages.
+    arrays: dict with x_train, y_train, x_test and y_test.
+
+  Raises:
+    ValueError: naming the dataset and split, on mismatched lengths or
+      shapes, non-integer labels, or NaN / inf images.
+  """
   for split in ("train", "test"):
     x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
