@@ -4,7 +4,11 @@ Host-side estimators (`ksg_mutual_information`, `kl_entropy`,
 `knn_accuracy` and the latent summaries) take numpy (or jax) arrays, run
 scipy / scikit-learn nearest-neighbour searches and return Python numbers.
 `logmeanexp` and `importance_sampled_log_likelihood` are pure jax and
-jit-compatible. All quantities are in nats.
+jit-compatible. The sentence metrics (`melbo_nll`, `elbo_nll`,
+`perplexity`, `bleu1`) and the question-answering ranking (`qa_scores`,
+`rank_by_latent_distance`, `precision_at_1`, `mean_reciprocal_rank`) take
+caller-computed log-probabilities or codes as numpy (or jax) arrays. All
+quantities are in nats.
 """
 
 from mimjax.metrics._clustering import clustering_nmi
@@ -17,16 +21,42 @@ from mimjax.metrics._latent import active_units
 from mimjax.metrics._latent import consistency_gap
 from mimjax.metrics._latent import posterior_std
 from mimjax.metrics._latent import reconstruction_error
+from mimjax.metrics._qa import QAExample
+from mimjax.metrics._qa import mean_reciprocal_rank
+from mimjax.metrics._qa import precision_at_1
+from mimjax.metrics._qa import qa_pair_tokens
+from mimjax.metrics._qa import qa_query_tokens
+from mimjax.metrics._qa import qa_scores
+from mimjax.metrics._qa import rank_by_latent_distance
+from mimjax.metrics._qa import read_qa_file
+from mimjax.metrics._text import bleu1
+from mimjax.metrics._text import elbo_nll
+from mimjax.metrics._text import latent_entropy_gaussian
+from mimjax.metrics._text import melbo_nll
+from mimjax.metrics._text import perplexity
 
 __all__ = (
+    "QAExample",
     "clustering_nmi",
     "active_units",
+    "bleu1",
     "consistency_gap",
+    "elbo_nll",
     "importance_sampled_log_likelihood",
     "kl_entropy",
     "knn_accuracy",
     "ksg_mutual_information",
+    "latent_entropy_gaussian",
     "logmeanexp",
+    "mean_reciprocal_rank",
+    "melbo_nll",
+    "perplexity",
     "posterior_std",
+    "precision_at_1",
+    "qa_pair_tokens",
+    "qa_query_tokens",
+    "qa_scores",
+    "rank_by_latent_distance",
+    "read_qa_file",
     "reconstruction_error",
 )
