@@ -12,6 +12,9 @@ from mimjax.plotting._figure import LOSS_COLORS
 from mimjax.plotting._figure import loss_color
 from mimjax.plotting._images import image_grid
 from mimjax.plotting._images import latent_scatter
+from mimjax.plotting._text import plot_log_prob_histograms
+from mimjax.plotting._text import plot_melbo_vs_sample_size
+from mimjax.plotting._text import plot_per_sentence_histograms
 from mimjax.plotting._toy import densities_1d
 from mimjax.plotting._toy import reconstructions_and_posteriors
 
@@ -22,6 +25,9 @@ __all__ = (
     "latent_scatter",
     "loss_color",
     "metric_sweep",
+    "plot_log_prob_histograms",
+    "plot_melbo_vs_sample_size",
+    "plot_per_sentence_histograms",
     "reconstructions_and_posteriors",
     "training_curves",
 )
