@@ -20,10 +20,12 @@ from mimjax.distributions._priors import GaussianMixturePrior
 from mimjax.distributions._priors import StandardNormalPrior
 from mimjax.distributions._priors import VampPrior
 from mimjax.distributions._priors import data_initializer
+from mimjax.distributions._sequence import SequenceCategorical
 
 __all__ = (
     "AutoregressiveBernoulli",
     "GaussianMixturePrior",
+    "SequenceCategorical",
     "StandardNormalPrior",
     "TwoLevelLatent",
     "VampPrior",

@@ -19,6 +19,7 @@ from mimjax.losses._objectives import marginal_mim
 from mimjax.losses._objectives import mim
 from mimjax.losses._objectives import mim_minus_entropy
 from mimjax.losses._objectives import neg_elbo
+from mimjax.losses._objectives import sentence_mim
 from mimjax.losses._objectives import vae_plus_entropy
 from mimjax.losses._schedules import linear_warmup
 
@@ -33,5 +34,6 @@ __all__ = (
     "mim_minus_entropy",
     "neg_elbo",
     "score_function_surrogate",
+    "sentence_mim",
     "vae_plus_entropy",
 )

@@ -223,3 +223,33 @@ def mim_minus_entropy(
   return mim(
       log_p_x_given_z, log_p_z, log_q_z_given_x, log_q_x, beta=beta
   ) - cross_entropy(log_p_x_given_z + log_p_z, log_q_z_given_x + log_q_x)
+
+
+def sentence_mim(log_p_x_given_z, log_q_z_given_x, log_anchor_z):
+  """Per-sample sentenceMIM loss: A-MIM with aggregated-posterior p(z) (Alg. 4).
+
+    L_sMIM = -log p(x|z) - 1/2 (log q(z|x) + log P(z)),   z ~ q(z|x),
+
+  the bound of eq 6.14 without its constant 1/2 H_P(x). It is the A-MIM
+  loss (eq 6.10) with two bounds substituted: q(x), the decoder marginal
+  under the anchor P(z), by its ELBO at the same z (eq 6.11), in which
+  log q(z|x) cancels the encoder's own term; and p(z), the aggregated
+  posterior E_P(x)[q(z|x)], by its own term at x' = x (eq 6.13), which puts
+  log q(z|x) back with weight 1/2. The 1/2 log q(z|x) term rewards low
+  posterior entropy, so the encoder's variance floor is what keeps it finite
+  (reference digest Sec. 1.3).
+
+  Args:
+    log_p_x_given_z: `[B]` log p(x|z).
+    log_q_z_given_x: `[B]` log q(z|x) at the same (reparameterised) z.
+    log_anchor_z: `[B]` log P(z), the fixed latent anchor (N(0, I)).
+
+  Returns:
+    `[B]` per-example loss.
+  """
+  _check_same_shape(
+      log_p_x_given_z=log_p_x_given_z,
+      log_q_z_given_x=log_q_z_given_x,
+      log_anchor_z=log_anchor_z,
+  )
+  return -log_p_x_given_z - 0.5 * (log_q_z_given_x + log_anchor_z)

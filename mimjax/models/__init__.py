@@ -3,11 +3,15 @@
 A model is a `LatentVariableModel` (or any Flax module with the same methods):
 `encode(x) -> q(z|x)`, `decode(z) -> p(x|z)`, `latent_prior() -> p(z)` and
 `data_prior() -> q(x) | None` (None: q(x) is the decoder marginal).
-`HierarchicalVAE` is the two-level convHVAE / PixelHVAE of the image chapter.
+`HierarchicalVAE` is the two-level convHVAE / PixelHVAE of the image chapter;
+`SentenceVAE` the GRU sentence auto-encoder of the sentence chapter, with
+`generate_sentences` its compiled decoding loop.
 """
 
 from mimjax.models._conv import Conv
 from mimjax.models._conv import conv2d
+from mimjax.models._generate import DECODING_MODES
+from mimjax.models._generate import generate_sentences
 from mimjax.models._gated import GatedConv
 from mimjax.models._gated import GatedDense
 from mimjax.models._hvae import HierarchicalVAE
@@ -16,16 +20,22 @@ from mimjax.models._latent import mlp_model
 from mimjax.models._mlp import MLPConditional
 from mimjax.models._pixelcnn import PixelCNNDecoder
 from mimjax.models._pixelcnn import sample as pixelcnn_sample
+from mimjax.models._sentence import GRU
+from mimjax.models._sentence import SentenceVAE
 
 __all__ = (
     "Conv",
+    "DECODING_MODES",
+    "GRU",
     "GatedConv",
     "GatedDense",
     "HierarchicalVAE",
     "LatentVariableModel",
     "MLPConditional",
     "PixelCNNDecoder",
+    "SentenceVAE",
     "conv2d",
+    "generate_sentences",
     "mlp_model",
     "pixelcnn_sample",
 )

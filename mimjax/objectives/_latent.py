@@ -10,8 +10,13 @@ import jax.numpy as jnp
 from mimjax import distributions
 from mimjax import losses
 
-LOSSES = ("vae", "amim", "mim", "vae_h", "mim_h", "ce")
+LOSSES = ("vae", "amim", "mim", "vae_h", "mim_h", "ce", "smim", "ae")
 _SYMMETRIC = ("mim", "mim_h", "ce")
+# Losses whose encoder "sample" is the posterior mean (a deterministic AE).
+_DETERMINISTIC = ("ae",)
+# Folded into the loss key for model-internal noise (dropout), so the keys of
+# the latent and decoder samples are the same as without it.
+_DROPOUT_STREAM = 7
 # `latent_anchor` value that makes P(z) the model's learned prior p(z).
 MODEL_PRIOR = "model_prior"
 DECODER_SAMPLES = ("sample", "mean")
@@ -67,10 +72,13 @@ class PosteriorMoments:
   stddev: jax.Array
 
 
-def _encoder_half(m, x, key, prior):
-  """`encoder_terms` on a bound module `m` with p(z) already built."""
+def _encoder_half(m, x, key, prior, use_mean=False):
+  """`encoder_terms` on a bound module `m` with p(z) already built.
+
+  Returns (`LatentTerms`, z, q(z|x)); `use_mean` takes z = E[z|x].
+  """
   q = m.encode(x)
-  z = q.sample(seed=key)
+  z = q.mean() if use_mean else q.sample(seed=key)
   log_p_x_given_z = m.decode(z).log_prob(x)
   log_p_z = prior.log_prob(z)
   log_q_z_given_x = q.log_prob(z)
@@ -85,7 +93,7 @@ def _encoder_half(m, x, key, prior):
       ),
       log_prob_x_sample=jnp.zeros_like(log_p_x_given_z),
   )
-  return terms, z, PosteriorMoments(q.mean(), q.stddev())
+  return terms, z, q
 
 
 def encoder_terms(model, params, x, key):
@@ -103,9 +111,12 @@ def encoder_terms(model, params, x, key):
   Returns:
     (`LatentTerms`, z `[B, d]`, `PosteriorMoments` of q(z|x)).
   """
-  return model.apply(
-      params, method=lambda m: _encoder_half(m, x, key, m.latent_prior())
-  )
+
+  def bound(m):
+    terms, z, q = _encoder_half(m, x, key, m.latent_prior())
+    return terms, z, PosteriorMoments(q.mean(), q.stddev())
+
+  return model.apply(params, method=bound)
 
 
 def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
@@ -218,6 +229,10 @@ def _per_example(loss, terms, beta):
     )
   if loss == "ce":
     return losses.cross_entropy(t.log_p_joint, t.log_q_joint)
+  if loss == "smim":
+    return losses.sentence_mim(t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z)
+  if loss == "ae":
+    return -t.log_p_x_given_z
   raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
 
 
@@ -238,7 +253,11 @@ def make_loss_fn(
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
 
   Sampling schemes:
-    * "vae", "amim", "vae_h": encoder samples only, M_S^q = P(x) q(z|x);
+    * "vae", "amim", "vae_h", "smim": encoder samples only,
+      M_S^q = P(x) q(z|x); "smim" is the sentenceMIM loss of Alg. 4 with the
+      model's p(z) taken as the anchor P(z);
+    * "ae": z = E[z|x], loss -log p(x|z) (the deterministic auto-encoder
+      baseline of ch. 7);
     * "mim", "mim_h", "ce": the mixture M_S: the batch's B data points with
       z ~ q(z|x), plus B decoder samples z ~ P(z), x ~ p(x|z); the loss is
       1/2 (mean over encoder half + mean over decoder half) (Alg. 1, 3).
@@ -280,10 +299,11 @@ def make_loss_fn(
     # shared by both halves.
     prior = m.latent_prior()
     k_enc, k_dec = jax.random.split(key)
-    enc, _, moments = _encoder_half(m, x, k_enc, prior)
+    enc, _, _ = _encoder_half(
+        m, x, k_enc, prior, use_mean=loss in _DETERMINISTIC
+    )
     enc_loss = _per_example(loss, enc, beta)
     aux = _summaries("enc", enc, enc_loss)
-    aux["posterior_std"] = jnp.mean(moments.stddev)
     aux["beta"] = jnp.asarray(beta, jnp.float32)
     total = jnp.mean(enc_loss)
     if symmetric:
@@ -299,14 +319,17 @@ def make_loss_fn(
     return total, aux
 
   def loss_fn(params, batch, key, beta=1.0):
+    rngs = {"dropout": jax.random.fold_in(key, _DROPOUT_STREAM)}
     if "batch_stats" in params and getattr(model, "train", False):
       # Train-mode BatchNorm: hand the updated running statistics to the
       # training engine through aux (it replaces them after the step).
       (total, aux), collections = model.apply(
           params, batch["x"], key, beta, method=bound_loss,
-          mutable=["batch_stats"],
+          mutable=["batch_stats"], rngs=rngs,
       )
       return total, dict(aux, collections=collections)
-    return model.apply(params, batch["x"], key, beta, method=bound_loss)
+    return model.apply(
+        params, batch["x"], key, beta, method=bound_loss, rngs=rngs
+    )
 
   return loss_fn

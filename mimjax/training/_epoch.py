@@ -31,6 +31,10 @@ def make_epoch_fn(
     beta_warmup_epochs,
     patience,
     eval_loss_fn=None,
+    beta_warmup_steps=0,
+    lr_decay_factor=1.0,
+    lr_decay_patience=0,
+    min_lr_scale=0.0,
 ):
   """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
 
@@ -56,6 +60,15 @@ def make_epoch_fn(
     beta_warmup_epochs: beta = min(1, (epoch + 1) / this) (ch. 4 warm-up).
     patience: stop a seed after this many epochs without a validation
       improvement; epochs inside the warm-up neither count nor set the best.
+    beta_warmup_steps: if > 0, beta rises per optimiser step instead,
+      min(1, (global step + 1) / this) (the sVAE KL annealing of Sec. 7.2);
+      `beta_warmup_epochs` is then ignored.
+    lr_decay_factor: if < 1, multiply a seed's learning rate by this after
+      every `lr_decay_patience` consecutive epochs without a validation
+      improvement (the plateau schedule of Sec. 7.2: 0.25 after 2 epochs).
+    lr_decay_patience: see `lr_decay_factor`.
+    min_lr_scale: stop a seed once its learning-rate factor falls below this
+      (the sentence code stops at lr < 1e-8).
 
   Returns:
     The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
@@ -67,13 +80,25 @@ def make_epoch_fn(
   batch_sharding = _mesh.data_sharding(mesh, batch_axis=1)
   state_sharding = _mesh.replicated(mesh)
 
-  def update(params, opt_state, batch, key, beta, active):
+  decays_lr = lr_decay_factor < 1.0
+  if decays_lr and lr_decay_patience < 1:
+    raise ValueError("lr_decay_factor < 1 needs lr_decay_patience >= 1")
+
+  def beta_at(epoch, step):
+    if beta_warmup_steps:
+      global_step = epoch * source.steps_per_epoch + step + 1
+      return losses.linear_warmup(global_step, warmup_steps=beta_warmup_steps)
+    return losses.linear_warmup(epoch + 1, warmup_steps=beta_warmup_epochs)
+
+  def update(params, opt_state, batch, key, beta, active, lr_scale):
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, batch, key, beta
     )
     aux = dict(aux)
     collections = aux.pop("collections", {})
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
+    if decays_lr:
+      updates = jax.tree.map(lambda u: u * lr_scale, updates)
     # Non-trainable collections (BatchNorm statistics) get zero gradients,
     # hence zero updates; their new values come from the forward pass.
     new_params = optax.apply_updates(params, updates)
@@ -97,7 +122,6 @@ def make_epoch_fn(
 
   def epoch_fn(state, validation_x):
     epoch = state.epoch
-    beta = losses.linear_warmup(epoch + 1, warmup_steps=beta_warmup_epochs)
     seed_keys = jax.vmap(
         lambda i: jax.random.fold_in(jax.random.fold_in(train_key, i), epoch)
     )(jnp.arange(num_seeds))
@@ -115,9 +139,11 @@ def make_epoch_fn(
       )(seed_keys)
       batch = jax.vmap(source.batch, in_axes=(0, None))(epoch_states, step)
       batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+      beta = beta_at(epoch, step)
       params, opt_state, aux = jax.vmap(
-          update, in_axes=(0, 0, 0, 0, None, 0)
-      )(params, opt_state, batch, keys[:, 0], beta, active)
+          update, in_axes=(0, 0, 0, 0, None, 0, 0)
+      )(params, opt_state, batch, keys[:, 0], beta, active, state.lr_scale)
+      aux["beta"] = jnp.broadcast_to(beta, active.shape)
       return (params, opt_state), aux
 
     (params, opt_state), aux = jax.lax.scan(
@@ -126,11 +152,21 @@ def make_epoch_fn(
         jnp.arange(source.steps_per_epoch),
     )
     val = jax.vmap(validation_loss, in_axes=(0, None))(params, validation_x)
-    eligible = epoch + 1 >= beta_warmup_epochs
+    # Epochs that end inside the warm-up neither count nor set the best.
+    eligible = beta_at(epoch, source.steps_per_epoch - 1) >= 1.0
     improved = active & eligible & (val < state.best_val)
     bad_epochs = jnp.where(
         improved, 0, state.bad_epochs + (active & eligible).astype(jnp.int32)
     )
+    lr_scale = state.lr_scale
+    if decays_lr:
+      decay = (
+          active
+          & eligible
+          & ~improved
+          & (bad_epochs % lr_decay_patience == 0)
+      )
+      lr_scale = jnp.where(decay, lr_scale * lr_decay_factor, lr_scale)
     new_state = state.replace(
         epoch=epoch + 1,
         params=params,
@@ -139,10 +175,13 @@ def make_epoch_fn(
         best_val=jnp.where(improved, val, state.best_val),
         best_epoch=jnp.where(improved, epoch + 1, state.best_epoch),
         bad_epochs=bad_epochs,
-        stopped=state.stopped | (bad_epochs >= patience),
+        stopped=(
+            state.stopped | (bad_epochs >= patience) | (lr_scale < min_lr_scale)
+        ),
+        lr_scale=lr_scale,
     )
     metrics = {f"train/{k}": jnp.mean(v, axis=0) for k, v in aux.items()}
-    metrics["train/beta"] = jnp.full((num_seeds,), beta)
+    metrics["train/lr_scale"] = lr_scale
     metrics["val/loss"] = val
     metrics["step_loss"] = aux["loss"]
     return new_state, metrics

@@ -16,9 +16,15 @@ from mimjax.training import _state
 from mimjax.training import _writer
 
 
+def _input_dtype(x):
+  """int32 for token ids (e.g. sentences), float32 for everything else."""
+  return np.int32 if np.issubdtype(np.asarray(x).dtype, np.integer) else np.float32
+
+
 def _validation_chunks(x, chunk_size, mesh):
   """`[N, ...]` -> `[N // chunk, chunk, ...]` sharded on the chunk axis."""
-  x = np.asarray(x, np.float32)
+  x = np.asarray(x)
+  x = x.astype(_input_dtype(x))
   if not np.all(np.isfinite(x)):
     raise ValueError("validation data contain NaN or infinite values")
   n = (len(x) // chunk_size) * chunk_size
@@ -69,7 +75,10 @@ def train(
     model: Flax module (`init(key, x)`).
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
     source: device data source.
-    config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`.
+    config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`; the
+      optional `train.beta_warmup_steps`, `train.lr_decay_factor`,
+      `train.lr_decay_patience` and `train.min_lr_scale` are passed to
+      `make_epoch_fn`.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
     init_params: optional `[S, ...]` starting parameters (see `init_state`);
@@ -82,7 +91,9 @@ def train(
   tc = config.train
   _mesh.check_divisible(tc.batch_size, mesh)
   optimizer = _optim.make_optimizer(config.optim, source.steps_per_epoch)
-  example_x = jnp.zeros((tc.batch_size, *source.x_shape), jnp.float32)
+  example_x = jnp.zeros(
+      (tc.batch_size, *source.x_shape), _input_dtype(source.validation["x"])
+  )
   state = _state.init_state(
       model,
       optimizer,
@@ -113,6 +124,10 @@ def train(
       beta_warmup_epochs=tc.beta_warmup_epochs,
       patience=tc.patience,
       eval_loss_fn=eval_loss_fn,
+      beta_warmup_steps=tc.get("beta_warmup_steps", 0),
+      lr_decay_factor=tc.get("lr_decay_factor", 1.0),
+      lr_decay_patience=tc.get("lr_decay_patience", 0),
+      min_lr_scale=tc.get("min_lr_scale", 0.0),
   )
   samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()

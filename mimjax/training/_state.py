@@ -21,6 +21,8 @@ class TrainState:
     best_epoch: `[S]` epoch of `best_params`.
     bad_epochs: `[S]` epochs since the last improvement (early stopping).
     stopped: `[S]` bool, seed finished by early stopping (frozen).
+    lr_scale: `[S]` float32 factor on every update (1 until a plateau
+      decay; see `make_epoch_fn`).
   """
 
   epoch: jax.Array
@@ -31,6 +33,7 @@ class TrainState:
   best_epoch: jax.Array
   bad_epochs: jax.Array
   stopped: jax.Array
+  lr_scale: jax.Array
 
   @property
   def num_seeds(self):
@@ -56,7 +59,11 @@ def init_state(
   """
   base = jax.random.fold_in(jax.random.key(seed), 0)
   keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_seeds))
-  params = jax.vmap(lambda k: model.init(k, example_x))(keys)
+  # A "dropout" stream too, for models that drop out in train mode; it does
+  # not change the "params" stream.
+  params = jax.vmap(
+      lambda k: model.init({"params": k, "dropout": k}, example_x)
+  )(keys)
   if init_params is not None:
     if jax.tree.structure(init_params) != jax.tree.structure(params) or any(
         a.shape != b.shape
@@ -74,6 +81,7 @@ def init_state(
       best_epoch=jnp.zeros((num_seeds,), jnp.int32),
       bad_epochs=jnp.zeros((num_seeds,), jnp.int32),
       stopped=jnp.zeros((num_seeds,), bool),
+      lr_scale=jnp.ones((num_seeds,), jnp.float32),
   )
 
 

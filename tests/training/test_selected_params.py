@@ -16,6 +16,7 @@ def test_falls_back_to_current_params_per_seed():
       best_epoch=jnp.array([1, 0]),
       bad_epochs=jnp.zeros(2, jnp.int32),
       stopped=jnp.zeros(2, bool),
+      lr_scale=jnp.ones(2),
   )
   np.testing.assert_array_equal(
       training.selected_params(state)["w"], [[9.0, 9.0], [2.0, 2.0]]
