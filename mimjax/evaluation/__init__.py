@@ -4,10 +4,16 @@ from mimjax.evaluation._images import encode_dataset
 from mimjax.evaluation._images import evaluate_image_model
 from mimjax.evaluation._latent import evaluate_latent_model
 from mimjax.evaluation._latent import latent_summaries
+from mimjax.evaluation._sentences import evaluate_sentence_model
+from mimjax.evaluation._sentences import posterior_terms
+from mimjax.evaluation._sentences import reconstruct
 
 __all__ = (
     "encode_dataset",
     "evaluate_image_model",
     "evaluate_latent_model",
+    "evaluate_sentence_model",
     "latent_summaries",
+    "posterior_terms",
+    "reconstruct",
 )

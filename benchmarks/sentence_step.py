@@ -1,0 +1,126 @@
+"""Training and decoding throughput of the PTB sentence models (Sec. 7.2).
+
+Times the jitted optimiser step the sentence experiments run (value_and_grad
+of the objective + clipped Adam) at the thesis's PTB sizes on a batch of
+real-length random sentences (lengths drawn like PTB's, padded to
+`--max_len`): compile time, then the best of `--repeats` timings of
+`--steps` steps, as sentences/s and non-pad tokens/s. Then greedy decoding
+(`mimjax.models.generate_sentences`, `--max_len` steps) as sentences/s.
+
+  python -m benchmarks.sentence_step --losses=smim,vae --latent_dims=128,512
+"""
+
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from mimjax import data
+from mimjax import models
+from mimjax import objectives
+from mimjax import training
+
+_LOSSES = flags.DEFINE_list("losses", ["smim", "vae"], "Objectives.")
+_LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
+_BATCH = flags.DEFINE_integer("batch_size", 20, "Sentences per step.")
+_MAX_LEN = flags.DEFINE_integer("max_len", 64, "Padded length (incl. eos).")
+_VOCAB = flags.DEFINE_integer("vocab_size", 10002, "Vocabulary size.")
+_DECODE_BATCH = flags.DEFINE_integer("decode_batch", 100, "Decoded per call.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Steps per timing.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timings (best is kept).")
+
+
+def _batch(rng, n):
+  """`[n, max_len]` rows with PTB-like lengths (mean ~22 words)."""
+  words = np.clip(rng.gamma(4.0, 5.5, n).astype(int), 1, _MAX_LEN.value - 1)
+  x = np.zeros((n, _MAX_LEN.value), np.int32)
+  for i, w in enumerate(words):
+    x[i, :w] = rng.integers(4, _VOCAB.value, w)
+    x[i, w] = data.EOS
+  return jnp.asarray(x)
+
+
+def _best_time(fn, args_for):
+  best = float("inf")
+  for r in range(_REPEATS.value):
+    start = time.perf_counter()
+    for s in range(_STEPS.value):
+      out = fn(*args_for(r, s))
+    jax.block_until_ready(out)
+    best = min(best, (time.perf_counter() - start) / _STEPS.value)
+  return best
+
+
+def time_train(loss, latent_dim, x):
+  """Returns (compile s, sentences/s) of one training configuration."""
+  model = models.SentenceVAE(vocab_size=_VOCAB.value, latent_dim=latent_dim)
+  loss_fn = objectives.make_loss_fn(model, loss=loss)
+  optimizer = training.make_optimizer(
+      ml_collections.ConfigDict(dict(
+          name="adam", learning_rate=1e-3, schedule="constant",
+          warmup_epochs=0, clip_global_norm=0.25,
+      )),
+      steps_per_epoch=1,
+  )
+
+  def step(state, key):
+    params, opt_state = state
+    grads, _ = jax.grad(loss_fn, has_aux=True)(params, {"x": x}, key)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  key = jax.random.key(0)
+  params = model.init({"params": key, "dropout": key}, x)
+  state = (params, optimizer.init(params))
+  start = time.perf_counter()
+  compiled = jax.jit(step, donate_argnums=0).lower(state, key).compile()
+  compile_s = time.perf_counter() - start
+  holder = [compiled(state, key)]
+
+  def run(r, s):
+    holder[0] = compiled(holder[0], jax.random.fold_in(key, 1000 * r + s))
+    return holder[0]
+
+  return compile_s, _BATCH.value / _best_time(lambda out: out, lambda r, s: (run(r, s),)), holder[0][0]
+
+
+def time_decode(latent_dim, params):
+  """Greedy-decoding sentences/s with the trained-shape parameters."""
+  model = models.SentenceVAE(
+      vocab_size=_VOCAB.value, latent_dim=latent_dim, train=False
+  )
+  z = jnp.zeros((_DECODE_BATCH.value, latent_dim))
+  decode = lambda z: models.generate_sentences(
+      model, params, z, jax.random.key(0), max_len=_MAX_LEN.value
+  )
+  decode(z).block_until_ready()
+  return _DECODE_BATCH.value / _best_time(decode, lambda r, s: (z + s,))
+
+
+def main(argv):
+  del argv
+  x = _batch(np.random.default_rng(0), _BATCH.value)
+  tokens = int(jnp.sum(x != data.PAD))
+  print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}; batch "
+        f"{_BATCH.value} x {_MAX_LEN.value} ({tokens} real tokens), "
+        f"V = {_VOCAB.value}, H = 512, E = 300")
+  print("| latent | loss | compile s | sentences/s | tokens/s | "
+        "decode sentences/s |")
+  print("| --- | --- | --- | --- | --- | --- |")
+  for d in map(int, _LATENTS.value):
+    for loss in _LOSSES.value:
+      compile_s, rate, params = time_train(loss, d, x)
+      decode_rate = time_decode(d, params)
+      print(f"| {d} | {loss} | {compile_s:.1f} | {rate:.1f} | "
+            f"{rate * tokens / _BATCH.value:.0f} | {decode_rate:.0f} |",
+            flush=True)
+
+
+if __name__ == "__main__":
+  jnp.zeros(())  # initialise the backend before timing
+  app.run(main)

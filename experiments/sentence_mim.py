@@ -1,0 +1,266 @@
+r"""Sentence experiments: sentenceMIM, sVAE and AE on PTB and friends (ch. 7).
+
+Trains one GRU sentence auto-encoder (`config.loss`: "smim", "vae" or "ae"),
+evaluates the early-stopped model on the whole test set and writes to the
+workdir:
+  results.json     melbo_nll/ppl (eq 6.17, N = the test-set size stated as
+                   num_test), elbo_nll/ppl, is_nll/ppl (S importance
+                   samples), bleu1 (z ~ q, greedy) and bleu1_mean (z = mean),
+                   kl, active units, latent entropy vs N(0, I) (Table 7.6),
+                   QA P@1 / MRR when eval.qa_file is set, plus the config,
+                   budget and wall time
+  vocab.txt        the vocabulary (reloaded when the run resumes)
+  examples.md      reconstructions (D data, M mean, R sample, P 10x std;
+                   Tables E.1-E.3), interpolations (Table 7.10, E.4-E.6),
+                   samples at z ~ N(0, 0.1^2 I) (Tables E.7-E.9), and
+                   generated answers when QA is on (Table 7.9)
+  plots/           Fig 7.1 log q histograms, Fig D.2 MELBO vs sample-set
+                   size, Fig D.3 per-sentence MELBO / ELBO, validation curve
+  checkpoints/, metrics.jsonl, TensorBoard events
+
+  python -m experiments.sentence_mim --config=configs/ptb_smim.py \
+      --config.data.dir=/folder/with/ptb.train.txt.gz
+
+A killed run resumes from its last checkpoint when started again with the
+same workdir; a finished run is only re-evaluated if results.json is absent.
+"""
+
+import copy
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from experiments import common
+from mimjax import data
+from mimjax import evaluation
+from mimjax import metrics
+from mimjax import models
+from mimjax import objectives
+from mimjax import plotting
+from mimjax import training
+
+flags.adopt_module_key_flags(common)
+_LOSSES = ("smim", "vae", "ae")
+
+
+def build_model(config, vocab_size):
+  """The `SentenceVAE` of `config.model` in train mode."""
+  return models.SentenceVAE(vocab_size=vocab_size, **config.model)
+
+
+def make_loss_fn(config, model):
+  if config.loss not in _LOSSES:
+    raise ValueError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+  return objectives.make_loss_fn(model, loss=config.loss)
+
+
+def load_source(config, workdir):
+  """The text source; the vocabulary is workdir/vocab.txt once written."""
+  vocab_path = os.path.join(workdir, "vocab.txt")
+  vocab = data.Vocabulary.load(vocab_path) if os.path.exists(vocab_path) else None
+  source = data.make_text_source(
+      config.data, batch_size=config.train.batch_size, vocab=vocab
+  )
+  if vocab is None and jax.process_index() == 0:
+    source.vocab.save(vocab_path)
+  return source
+
+
+def _text(vocab, ids):
+  return " ".join(vocab.decode(ids)) or "(empty)"
+
+
+def _decode(model, params, z, max_len):
+  return np.asarray(
+      models.generate_sentences(model, params, np.asarray(z, np.float32),
+                                jax.random.key(0), max_len=max_len)
+  )
+
+
+def _examples_markdown(config, model, params, vocab, test, arrays):
+  """Tables E.1-E.9 style markdown: reconstructions, interpolations,
+  samples."""
+  ec = config.eval
+  max_len = test.shape[1]
+  words = arrays["words"]
+  rows = np.flatnonzero((words >= 2) & (words <= ec.max_example_words))
+  rows = rows[: ec.num_examples]
+  mean, std = arrays["mean"][rows], arrays["std"][rows]
+  noise = np.asarray(jax.random.normal(jax.random.key(config.seed + 3),
+                                       mean.shape))
+  perturbed = _decode(model, params, mean + 10 * std * noise, max_len)
+  lines = [f"# {config.data.name} {config.loss} (z = {mean.shape[1]})", "",
+           "## Reconstructions", "",
+           "D: data; M: decoded from the posterior mean; R: from z ~ q(z|x); "
+           "P: from mean + 10 std noise (greedy decoding).", ""]
+  for i, r in enumerate(rows):
+    lines += [
+        f"- (D) {_text(vocab, test[r])}",
+        f"  - (M) {_text(vocab, arrays['recon_mean'][r])}",
+        f"  - (R) {_text(vocab, arrays['recon_sample'][r])}",
+        f"  - (P) {_text(vocab, perturbed[i])}",
+    ]
+  lines += ["", "## Interpolations", "",
+            "Posterior means of consecutive example sentences, 8 steps "
+            "between the end points.", ""]
+  for a, b in zip(rows[:-1:2], rows[1::2]):
+    t = np.linspace(0.0, 1.0, 10)[:, None]
+    path = (1 - t) * arrays["mean"][a] + t * arrays["mean"][b]
+    lines += [f"- {_text(vocab, row)}" for row in _decode(
+        model, params, path, max_len)] + [""]
+  z = 0.1 * np.asarray(jax.random.normal(
+      jax.random.key(config.seed + 4), (ec.num_examples, mean.shape[1])))
+  lines += ["## Samples at z ~ N(0, 0.1^2 I)", ""]
+  lines += [f"- {_text(vocab, row)}" for row in _decode(
+      model, params, z, max_len)]
+  return "\n".join(lines) + "\n"
+
+
+def question_answering(config, model, params, vocab, key):
+  """Sec. 7.6 on `config.eval.qa_file`: P@1, MRR and greedy answers."""
+  examples = metrics.read_qa_file(config.eval.qa_file)
+  max_len = config.data.max_len
+  num_answers = max(len(e.answers) for e in examples)
+  queries, pairs = [], []
+  for e in examples:
+    padded = e.answers + [e.answers[0]] * (num_answers - len(e.answers))
+    queries += [metrics.qa_query_tokens(e.question, len(a)) for a in padded]
+    pairs += [metrics.qa_pair_tokens(e.question, a) for a in padded]
+  x = data.encode_sentences(queries + pairs, vocab, max_len=max_len)
+  terms = evaluation.posterior_terms(model, params, x, key, num_z=1)
+  shape = (len(examples), num_answers, -1)
+  half = len(queries)
+  ranks = metrics.rank_by_latent_distance(
+      np.asarray(terms["z"][:half]).reshape(shape),
+      np.asarray(terms["std"][:half]).reshape(shape),
+      np.asarray(terms["z"][half:]).reshape(shape),
+      num_answers=np.asarray([len(e.answers) for e in examples]),
+  )
+  answers = _decode(model, params, terms["mean"][:half], max_len)
+  lines = ["", "## Question answering (greedy answers from Q + ? + <unk>s)",
+           ""]
+  for i, e in enumerate(examples[: config.eval.num_examples]):
+    lines += [f"- Q: {' '.join(e.question)}",
+              f"  - A: {_text(vocab, answers[i * num_answers])}"]
+  return {
+      "qa_p_at_1": metrics.precision_at_1(ranks),
+      "qa_mrr": metrics.mean_reciprocal_rank(ranks),
+      "qa_questions": len(examples),
+  }, "\n".join(lines) + "\n"
+
+
+def _make_plots(config, workdir, arrays):
+  plots = os.path.join(workdir, "plots")
+  title = f"{config.data.name} {config.loss} (z = {config.model.latent_dim})"
+  plotting.plot_log_prob_histograms(
+      arrays["log_q_same"], arrays["log_q_other"],
+      os.path.join(plots, "log_q_histograms.png"), title=title,
+  )
+  n = len(arrays["melbo_nll"])
+  recon = arrays["melbo_nll"] - np.log(n)
+  sizes = [s for s in (10, 30, 100, 300, 1000, 3000) if s < n] + [n]
+  plotting.plot_melbo_vs_sample_size(
+      sizes, [np.mean(recon[:s]) + np.log(s) for s in sizes],
+      os.path.join(plots, "melbo_vs_sample_size.png"),
+  )
+  plotting.plot_per_sentence_histograms(
+      {"MELBO": arrays["melbo_nll"], "ELBO": arrays["elbo_nll"]},
+      os.path.join(plots, "per_sentence_nll.png"), xlabel="NLL bound (nats)",
+  )
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  plotting.training_curves(
+      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
+      os.path.join(plots, "val_loss.png"),
+  )
+
+
+def run(config, workdir):
+  """Trains and evaluates `config` in `workdir`; returns the results dict."""
+  results_path = os.path.join(workdir, "results.json")
+  if os.path.exists(results_path):
+    with open(results_path) as f:
+      return json.load(f)
+  start = time.perf_counter()
+  mesh = training.make_mesh()
+  training.check_divisible(config.train.batch_size, mesh)
+  source = load_source(config, workdir)
+  model = build_model(config, len(source.vocab))
+  eval_model = model.clone(train=False)  # no dropout
+  state = training.train(
+      model=model,
+      loss_fn=make_loss_fn(config, model),
+      eval_loss_fn=make_loss_fn(config, eval_model),
+      source=source,
+      config=config,
+      workdir=workdir,
+      mesh=mesh,
+  )
+  train_time = time.perf_counter() - start
+  params = jax.tree.map(lambda a: a[0], training.selected_params(state))
+  ec = config.eval
+  key = jax.random.key(config.seed + 1)
+  test = source.test["x"]
+  results, arrays = evaluation.evaluate_sentence_model(
+      eval_model, params, test, key, num_z=ec.num_z, chunk=ec.chunk,
+      is_samples=ec.is_samples, is_examples=ec.is_examples,
+      entropy_points=ec.entropy_points,
+  )
+  markdown = _examples_markdown(
+      config, eval_model, params, source.vocab, test, arrays
+  )
+  if ec.qa_file:
+    qa, qa_markdown = question_answering(
+        config, eval_model, params, source.vocab, jax.random.fold_in(key, 1)
+    )
+    results.update(qa)
+    markdown += qa_markdown
+  steps = int(state.epoch) * source.steps_per_epoch
+  results.update(
+      best_epoch=int(state.best_epoch[0]),
+      budget=dict(
+          epochs=int(state.epoch),
+          steps=steps,
+          train_sentences=steps * config.train.batch_size,
+          steps_per_epoch=source.steps_per_epoch,
+          lr_scale=float(state.lr_scale[0]),
+      ),
+      num_params=int(sum(
+          np.prod(a.shape[1:]) for a in jax.tree.leaves(state.params)
+      )),
+      train_time_s=train_time,
+      wall_time_s=time.perf_counter() - start,
+      devices=[str(d) for d in jax.devices()],
+      config=config.to_dict(),
+  )
+  if jax.process_index() == 0:
+    _make_plots(config, workdir, arrays)
+    with open(os.path.join(workdir, "examples.md"), "w") as f:
+      f.write(markdown)
+    with open(results_path, "w") as f:
+      json.dump(results, f, indent=1, default=list)
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  workdir = common.setup()
+  results = run(copy.deepcopy(common.CONFIG.value), workdir)
+  logging.info(
+      "Done in %.0f s: MELBO NLL %.2f (N = %d) PPL %.2f, ELBO PPL %.2f, "
+      "BLEU-1 %.3f, KL %.2f; see %s",
+      results["wall_time_s"], results["melbo_nll"], results["num_test"],
+      results["melbo_ppl"], results["elbo_ppl"], results["bleu1"],
+      results["kl"], os.path.join(workdir, "results.json"),
+  )
+
+
+if __name__ == "__main__":
+  app.run(main)
