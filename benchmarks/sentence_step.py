@@ -45,19 +45,24 @@ def _batch(rng, n):
   return jnp.asarray(x)
 
 
-def _best_time(fn, args_for):
+def _best_time(step, carry):
+  """Best over repeats of the mean seconds of `carry = step(carry, i)`.
+
+  Returns:
+    (seconds per step, the last carry).
+  """
   best = float("inf")
   for r in range(_REPEATS.value):
     start = time.perf_counter()
     for s in range(_STEPS.value):
-      out = fn(*args_for(r, s))
-    jax.block_until_ready(out)
+      carry = step(carry, 1000 * r + s)
+    jax.block_until_ready(carry)
     best = min(best, (time.perf_counter() - start) / _STEPS.value)
-  return best
+  return best, carry
 
 
 def time_train(loss, latent_dim, x):
-  """Returns (compile s, sentences/s) of one training configuration."""
+  """Returns (compile s, sentences/s, trained params) of one configuration."""
   model = models.SentenceVAE(vocab_size=_VOCAB.value, latent_dim=latent_dim)
   loss_fn = objectives.make_loss_fn(model, loss=loss)
   optimizer = training.make_optimizer(
@@ -80,13 +85,11 @@ def time_train(loss, latent_dim, x):
   start = time.perf_counter()
   compiled = jax.jit(step, donate_argnums=0).lower(state, key).compile()
   compile_s = time.perf_counter() - start
-  holder = [compiled(state, key)]
-
-  def run(r, s):
-    holder[0] = compiled(holder[0], jax.random.fold_in(key, 1000 * r + s))
-    return holder[0]
-
-  return compile_s, _BATCH.value / _best_time(lambda out: out, lambda r, s: (run(r, s),)), holder[0][0]
+  seconds, state = _best_time(
+      lambda st, i: compiled(st, jax.random.fold_in(key, i)),
+      compiled(state, key),
+  )
+  return compile_s, _BATCH.value / seconds, state[0]
 
 
 def time_decode(latent_dim, params):
@@ -98,8 +101,8 @@ def time_decode(latent_dim, params):
   decode = lambda z: models.generate_sentences(
       model, params, z, jax.random.key(0), max_len=_MAX_LEN.value
   )
-  decode(z).block_until_ready()
-  return _DECODE_BATCH.value / _best_time(decode, lambda r, s: (z + s,))
+  seconds, _ = _best_time(lambda _, i: decode(z + i), decode(z))
+  return _DECODE_BATCH.value / seconds
 
 
 def main(argv):

@@ -6,8 +6,9 @@ changes. Arguments (comma-separated, after the file name):
             dropout 0.5, plateau decay x0.25, stop at lr < 1e-8 (PTB: Adam
             1e-3, H = 512, E = 300; larger sets: SGD lr 5, clip 0.25,
             H = 1024, E = 512);
-  "small"   a CPU budget (see `SMALL`): 2 passes over PTB's training set
-            (4206 steps), evaluation on the full test set with 10 z samples;
+  "small"   a CPU budget (see `SMALL`): one pass over PTB's training set
+            (2103 steps of 20 sentences), evaluation on the full test set
+            with 10 z samples, IS-NLL with S = 20 on 500 sentences;
   "quick"   a smoke run of about a minute on a few hundred sentences;
   "smim" / "vae" / "vae_kl" / "ae"  the objective ("vae_kl": KL annealed
             linearly from 0 to 1 over 10k steps);
@@ -19,7 +20,7 @@ e.g. `python -m experiments.sentence_mim --config=configs/ptb_smim.py:small,z128
 import ml_collections
 
 # The CPU budget of "small" (stated in BUILD_NOTES.md with its results).
-SMALL = dict(epochs=2, is_samples=20, is_examples=500)
+SMALL = dict(epochs=1, is_samples=20, is_examples=500)
 _LOSSES = ("smim", "vae", "vae_kl", "ae")
 _ARGS = ("small", "quick") + _LOSSES
 
@@ -45,6 +46,10 @@ def base(dataset, *, loss, latent_dim, large=False, arg=""):
           # rejected ("error"). PTB: 42 of 42068 training sentences are cut.
           max_len=64,
           on_long="truncate",
+          # Length buckets: each training batch runs at the width of its
+          # bucket (one compiled branch per width; () pads every batch to
+          # max_len). About 2.5x faster on PTB.
+          bucket_widths=(16, 24, 32, 48, 64),
           # Vocabulary: words seen >= min_count times (PTB is pre-capped at
           # 10k), at most max_vocab entries (0: no cap).
           min_count=1,
@@ -84,6 +89,8 @@ def base(dataset, *, loss, latent_dim, large=False, arg=""):
           patience=20,
           checkpoint_every=1,
           log_every=1,
+          # A log line every this many steps inside an epoch (PTB: 2103).
+          progress_every=200,
           eval_batch_size=20,
       )
   )
@@ -134,7 +141,10 @@ def apply_arg(config, arg):
       config.eval.is_samples = SMALL["is_samples"]
       config.eval.is_examples = SMALL["is_examples"]
     elif a == "quick":
-      config.data.update(max_train=200, max_validation=40, max_test=60)
+      config.data.update(
+          max_train=200, max_validation=40, max_test=60,
+          bucket_widths=(32, 64),
+      )
       config.model.update(embed_dim=16, hidden_dim=32)
       config.train.update(max_epochs=2, eval_batch_size=20)
       config.eval.update(

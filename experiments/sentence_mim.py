@@ -68,7 +68,9 @@ def load_source(config, workdir):
       config.data, batch_size=config.train.batch_size, vocab=vocab
   )
   if vocab is None and jax.process_index() == 0:
-    source.vocab.save(vocab_path)
+    os.makedirs(workdir, exist_ok=True)
+    source.vocab.save(vocab_path + ".tmp")  # atomic: a kill leaves no half
+    os.replace(vocab_path + ".tmp", vocab_path)
   return source
 
 
@@ -239,12 +241,14 @@ def run(config, workdir):
       devices=[str(d) for d in jax.devices()],
       config=config.to_dict(),
   )
+  # What a finished run reads back (tuples become lists).
+  results = json.loads(json.dumps(results, default=list))
   if jax.process_index() == 0:
     _make_plots(config, workdir, arrays)
     with open(os.path.join(workdir, "examples.md"), "w") as f:
       f.write(markdown)
     with open(results_path, "w") as f:
-      json.dump(results, f, indent=1, default=list)
+      json.dump(results, f, indent=1)
   return results
 
 

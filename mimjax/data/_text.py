@@ -14,10 +14,13 @@ derives lengths as the number of non-PAD tokens and builds its decoder input
 
 import collections
 import dataclasses
+import functools
 import gzip
 import os
 
 from absl import logging
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mimjax.data import _sources
@@ -218,9 +221,17 @@ class TextSource(_sources.ArraySource):
     y_test: `[Nt]` int32 zeros.
     batch_size: training batch size B.
     vocab: the `Vocabulary` the ids index.
+    bucket_widths: increasing row widths ending at L (e.g. (16, 32, 48,
+      64)), or () for none. With buckets every training batch holds
+      sentences of one bucket (shortest width >= its length), so the
+      training program can run it at that width (`bucket_index`); each
+      bucket is reshuffled per epoch and drops its own remainder. The order
+      of buckets over an epoch's steps is one fixed random interleaving, the
+      same for every seed and epoch, so the width of step t is a constant.
   """
 
   vocab: Vocabulary = None
+  bucket_widths: tuple = ()
 
   def __post_init__(self):
     super().__post_init__()
@@ -239,6 +250,62 @@ class TextSource(_sources.ArraySource):
         )
       if y.shape != (len(x),):
         raise ValueError(f"y_{split} has shape {y.shape}, want [{len(x)}]")
+    widths = tuple(self.bucket_widths)
+    if widths and (
+        list(widths) != sorted(set(widths))
+        or widths[0] < 1
+        or widths[-1] != self.x_shape[0]
+    ):
+      raise ValueError(
+          f"bucket_widths {widths} must increase and end at the row length "
+          f"{self.x_shape[0]}"
+      )
+
+  @functools.cached_property
+  def _buckets(self):
+    """Static bucket bookkeeping: (bucket id per train sentence `[N]`,
+    bucket of each step `[steps]`, first row of each step within the
+    bucket-sorted order `[steps]`)."""
+    lengths = np.sum(self.x_train != PAD, axis=1)
+    bucket = np.searchsorted(np.asarray(self.bucket_widths), lengths)
+    counts = np.bincount(bucket, minlength=len(self.bucket_widths))
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    steps = counts // self.batch_size
+    schedule = np.random.RandomState(0).permutation(
+        np.repeat(np.arange(len(counts)), steps)
+    )
+    slot = np.zeros(len(schedule), np.int64)
+    for b in range(len(counts)):
+      slot[schedule == b] = np.arange(steps[b])
+    start = offsets[schedule] + slot * self.batch_size
+    return bucket.astype(np.int32), schedule.astype(np.int32), start
+
+  @property
+  def steps_per_epoch(self):
+    if not self.bucket_widths:
+      return super().steps_per_epoch
+    return len(self._buckets[1])
+
+  def start_epoch(self, key):
+    if not self.bucket_widths:
+      return super().start_epoch(key)
+    # Sentences sorted by bucket, shuffled within each bucket.
+    noise = jax.random.uniform(key, (len(self.x_train),))
+    return jnp.argsort(jnp.asarray(self._buckets[0]) + noise)
+
+  def batch(self, epoch_state, step):
+    if not self.bucket_widths:
+      return super().batch(epoch_state, step)
+    start = jnp.asarray(self._buckets[2])[step]
+    idx = jax.lax.dynamic_slice_in_dim(epoch_state, start, self.batch_size)
+    return {
+        "x": jnp.asarray(self.x_train)[idx],
+        "label": jnp.asarray(self.y_train)[idx],
+    }
+
+  def bucket_index(self, step):
+    """Index into `bucket_widths` of step `step`'s batch (seed-independent)."""
+    return jnp.asarray(self._buckets[1])[step]
 
 
 def _split_path(name, directory, split):
@@ -313,6 +380,7 @@ def make_text_source(data_config, *, batch_size, vocab=None):
       cfg.name, len(x_train), len(x_val), len(x_test), len(vocab),
   )
   return TextSource(
+      bucket_widths=tuple(cfg.get("bucket_widths", ()) or ()),
       x_train=x_train,
       y_train=np.zeros(len(x_train), np.int32),
       x_val=x_val,

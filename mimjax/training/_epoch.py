@@ -1,7 +1,11 @@
 """One compiled program per epoch: train scan, validation, early stopping."""
 
+import functools
+
+from absl import logging
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from mimjax import losses
@@ -9,6 +13,13 @@ from mimjax.training import _mesh
 
 # Stream ids folded into the run's base key: init uses 0 (see _state).
 _TRAIN_STREAM, _VALIDATION_STREAM = 1, 2
+
+
+def _log_progress(epoch, step, steps, loss):
+  logging.info(
+      "epoch %d step %d/%d | train loss %s", int(epoch) + 1, int(step),
+      int(steps), np.array2string(np.asarray(loss), precision=4),
+  )
 
 
 def _where_seed(mask, new, old):
@@ -35,6 +46,7 @@ def make_epoch_fn(
     lr_decay_factor=1.0,
     lr_decay_patience=0,
     min_lr_scale=0.0,
+    progress_every=0,
 ):
   """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
 
@@ -53,7 +65,9 @@ def make_epoch_fn(
     eval_loss_fn: the validation loss (default `loss_fn`), e.g. the same
       objective with BatchNorm in inference mode.
     optimizer: optax transformation.
-    source: device data source (see `mimjax.data`).
+    source: device data source (see `mimjax.data`); one with non-empty
+      `bucket_widths` and `bucket_index(step)` has each step's batch cut to
+      its bucket's width.
     mesh: the 1-D data mesh.
     seed: base seed of the run.
     num_seeds: S.
@@ -69,6 +83,9 @@ def make_epoch_fn(
     lr_decay_patience: see `lr_decay_factor`.
     min_lr_scale: stop a seed once its learning-rate factor falls below this
       (the sentence code stops at lr < 1e-8).
+    progress_every: if > 0, log "epoch e step t/T loss" from inside the
+      compiled epoch every this many steps (one host callback per such step;
+      for epochs long enough to want it).
 
   Returns:
     The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
@@ -120,6 +137,18 @@ def make_epoch_fn(
     total, _ = jax.lax.scan(body, 0.0, (validation_x, jnp.arange(n)))
     return total / n
 
+  # Length-bucketed sources (`mimjax.data.TextSource`) fix each step's row
+  # width; the bucket index depends on the step only, so it is not batched
+  # over seeds and `lax.switch` runs one branch.
+  widths = tuple(getattr(source, "bucket_widths", ()) or ())
+
+  def seed_update(params, opt_state, batch, *rest, width=None):
+    if width is not None:
+      batch = dict(batch, x=batch["x"][:, :, :width])
+    return jax.vmap(update, in_axes=(0, 0, 0, 0, None, 0, 0))(
+        params, opt_state, batch, *rest
+    )
+
   def epoch_fn(state, validation_x):
     epoch = state.epoch
     seed_keys = jax.vmap(
@@ -140,10 +169,26 @@ def make_epoch_fn(
       batch = jax.vmap(source.batch, in_axes=(0, None))(epoch_states, step)
       batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
       beta = beta_at(epoch, step)
-      params, opt_state, aux = jax.vmap(
-          update, in_axes=(0, 0, 0, 0, None, 0, 0)
-      )(params, opt_state, batch, keys[:, 0], beta, active, state.lr_scale)
+      args = (params, opt_state, batch, keys[:, 0], beta, active,
+              state.lr_scale)
+      if widths:  # run the step at its bucket's width (one real branch)
+        params, opt_state, aux = jax.lax.switch(
+            source.bucket_index(step),
+            [functools.partial(seed_update, width=w) for w in widths],
+            *args,
+        )
+      else:
+        params, opt_state, aux = seed_update(*args)
       aux["beta"] = jnp.broadcast_to(beta, active.shape)
+      if progress_every:
+        jax.lax.cond(
+            (step + 1) % progress_every == 0,
+            lambda: jax.debug.callback(
+                _log_progress, epoch, step + 1, source.steps_per_epoch,
+                aux["loss"],
+            ),
+            lambda: None,
+        )
       return (params, opt_state), aux
 
     (params, opt_state), aux = jax.lax.scan(

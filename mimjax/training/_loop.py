@@ -77,7 +77,8 @@ def train(
     source: device data source.
     config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`; the
       optional `train.beta_warmup_steps`, `train.lr_decay_factor`,
-      `train.lr_decay_patience` and `train.min_lr_scale` are passed to
+      `train.lr_decay_patience`, `train.min_lr_scale` and
+      `train.progress_every` are passed to
       `make_epoch_fn`.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
@@ -128,6 +129,7 @@ def train(
       lr_decay_factor=tc.get("lr_decay_factor", 1.0),
       lr_decay_patience=tc.get("lr_decay_patience", 0),
       min_lr_scale=tc.get("min_lr_scale", 0.0),
+      progress_every=tc.get("progress_every", 0),
   )
   samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()

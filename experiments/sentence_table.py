@@ -1,0 +1,117 @@
+r"""Runs the PTB sentence configs of Table 7.2; writes them beside the thesis's.
+
+For every loss x latent size, trains and evaluates
+`configs/ptb_<loss>.py:<arg>,z<dim>` with `experiments.sentence_mim` in
+`<workdir>/ptb_<loss>_<arg>_z<dim>` (finished runs are read back, killed
+ones resume) and writes `table.md`: MELBO PPL / NLL and BLEU-1 next to the
+thesis's Table 7.2 and the authors' code's README numbers (reference digest
+Sec. 5.2), plus ELBO, IS-NLL, KL and active units.
+
+  python -m experiments.sentence_table --arg=small --latent_dims=128,512 \
+      --data_dir=/folder/with/ptb.train.txt.gz --workdir=workdirs/ptb_small
+"""
+
+import importlib
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from experiments import common
+from experiments import sentence_mim
+
+_ARG = flags.DEFINE_string(
+    "arg", "small", "Config argument for every run ('small', '' for the "
+    "thesis budget, ...)."
+)
+_LOSSES = flags.DEFINE_list("losses", ["smim", "svae"], "smim, svae, ae.")
+_LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", "", "Folder with ptb.{train,valid,test}.txt[.gz]."
+)
+flags.declare_key_flag("workdir")
+flags.declare_key_flag("distributed")
+
+# PTB, thesis Table 7.2 (MELBO PPL, NLL, BLEU-1) and the authors' code's
+# README (reference digest Sec. 5.2: PPL, BLEU-1).
+THESIS = {
+    ("svae", 16): (148.18, 113.46, 0.124), ("svae", 128): (158.31, 114.96, 0.118),
+    ("svae", 512): (171.37, 116.76, 0.116), ("smim", 16): (76.3, 98.35, 0.35),
+    ("smim", 128): (27.93, 75.58, 0.61), ("smim", 512): (19.53, 67.46, 0.679),
+}
+REFERENCE = {
+    ("ae", 16): (None, 0.2916), ("ae", 128): (None, 0.5321),
+    ("ae", 512): (None, 0.5745), ("svae", 16): (113.14, 0.0882),
+    ("svae", 128): (117.2, 0.0803), ("svae", 512): (121.7, 0.0809),
+    ("smim", 16): (75.29, 0.2975), ("smim", 128): (28.58, 0.5542),
+    ("smim", 512): (19.02, 0.6226),
+}
+_COLUMNS = ("elbo_ppl", "is_ppl", "recon_nll", "kl", "active_units",
+            "posterior_std", "latent_entropy", "train_time_s")
+
+
+def _fmt(v):
+  if v is None:
+    return "-"
+  return f"{v:.3g}" if abs(v) < 10 else (f"{v:.1f}" if abs(v) < 1e6 else
+                                         f"{v:.1e}")
+
+
+def write_table(rows, path):
+  lines = [
+      "| run | MELBO PPL | thesis | ref. code | MELBO NLL | thesis | BLEU-1 "
+      "| thesis | ref. code | BLEU-1 (mean z) | "
+      + " | ".join(_COLUMNS) + " | budget |",
+      "|" + " --- |" * (11 + len(_COLUMNS)),
+  ]
+  for (loss, dim), r in rows:
+    thesis = THESIS.get((loss, dim), (None,) * 3)
+    ref = REFERENCE.get((loss, dim), (None,) * 2)
+    b = r["budget"]
+    lines.append(
+        f"| {loss} ({dim}) | {_fmt(r['melbo_ppl'])} | {_fmt(thesis[0])} | "
+        f"{_fmt(ref[0])} | {_fmt(r['melbo_nll'])} | {_fmt(thesis[1])} | "
+        f"{_fmt(r['bleu1'])} | {_fmt(thesis[2])} | {_fmt(ref[1])} | "
+        f"{_fmt(r['bleu1_mean'])} | "
+        + " | ".join(_fmt(r.get(c)) for c in _COLUMNS)
+        + f" | {b['steps']} steps ({b['train_sentences']} sentences) |"
+    )
+  lines += [
+      "",
+      f"N = {rows[0][1]['num_test']} test sentences, "
+      f"{rows[0][1]['num_words']} words (<eos> excluded, as in Sec. 7.3); "
+      "MELBO per eq 6.17 with 10 z samples. Thesis: 10-run means at the "
+      "thesis budget.",
+  ]
+  with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  root = common.setup(default_workdir=os.path.join("workdirs", "ptb_table"))
+  rows = []
+  for dim in map(int, _LATENTS.value):
+    for loss in _LOSSES.value:
+      name = "ptb_" + loss
+      arg = ",".join(filter(None, [_ARG.value, f"z{dim}"]))
+      config = importlib.import_module(f"configs.{name}").get_config(arg)
+      config.data.dir = _DATA_DIR.value
+      workdir = os.path.join(root, f"{name}_{arg.replace(',', '_')}")
+      os.makedirs(workdir, exist_ok=True)
+      logging.info("Running %s:%s in %s", name, arg, workdir)
+      rows.append(((loss, dim), sentence_mim.run(config, workdir)))
+  path = os.path.join(root, "table.md")
+  write_table(rows, path)
+  with open(os.path.join(root, "table.json"), "w") as f:
+    json.dump([dict(loss=k[0], latent_dim=k[1], **{
+        c: r.get(c) for c in ("melbo_ppl", "melbo_nll", "bleu1", "bleu1_mean")
+        + _COLUMNS}) for k, r in rows], f, indent=1)
+  logging.info("Wrote %s", path)
+
+
+if __name__ == "__main__":
+  app.run(main)

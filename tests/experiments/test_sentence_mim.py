@@ -1,0 +1,147 @@
+"""Smoke tests of the sentence entrypoint on small synthetic PTB-style files."""
+
+import gzip
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from configs import ptb_smim
+from configs import ptb_svae
+from experiments import sentence_mim
+from experiments import sentence_table
+from mimjax import data
+from mimjax import models
+from mimjax import objectives
+from mimjax import training
+
+_WORDS = ("the market stock fell rose sharply on friday investors said "
+          "prices bonds traders company shares new york <unk> N").split()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("ptb")
+  rng = np.random.RandomState(0)
+  for split, n in (("train", 240), ("valid", 40), ("test", 60)):
+    lines = [" ".join(rng.choice(_WORDS, rng.randint(2, 40)))
+             for _ in range(n)]
+    with gzip.open(folder / f"ptb.{split}.txt.gz", "wt") as f:
+      f.write("\n".join(lines) + "\n")
+  with open(folder / "qa.tsv", "w") as f:
+    for _ in range(6):
+      q, *answers = (" ".join(rng.choice(_WORDS, rng.randint(3, 8)))
+                     for _ in range(4))
+      f.write("\t".join([q] + answers) + "\n")
+  return folder
+
+
+def _quick(data_dir, module=ptb_smim, arg="quick"):
+  config = module.get_config(arg)
+  config.data.dir = str(data_dir)
+  config.model.latent_dim = 8
+  return config
+
+
+def test_quick_smim_run_writes_results_examples_and_plots(tmp_path, data_dir):
+  config = _quick(data_dir)
+  config.eval.qa_file = str(data_dir / "qa.tsv")
+  results = sentence_mim.run(config, str(tmp_path))
+  on_disk = json.loads((tmp_path / "results.json").read_text())
+  assert on_disk["num_test"] == 60
+  for key in ("melbo_nll", "melbo_ppl", "elbo_nll", "is_nll", "bleu1",
+              "bleu1_mean", "kl", "qa_p_at_1", "qa_mrr"):
+    assert np.isfinite(on_disk[key]), key
+  # MELBO = reconstruction term + log N (eq 6.17).
+  np.testing.assert_allclose(
+      on_disk["melbo_nll"], on_disk["recon_nll"] + np.log(60), rtol=1e-5
+  )
+  assert on_disk["qa_questions"] == 6 and 0 <= on_disk["qa_p_at_1"] <= 1
+  examples = (tmp_path / "examples.md").read_text()
+  for heading in ("## Reconstructions", "## Interpolations",
+                  "## Samples at z ~ N(0, 0.1^2 I)", "## Question answering"):
+    assert heading in examples
+  for png in ("log_q_histograms.png", "melbo_vs_sample_size.png",
+              "per_sentence_nll.png", "val_loss.png"):
+    assert (tmp_path / "plots" / png).stat().st_size > 3000, png
+  vocab = data.Vocabulary.load(str(tmp_path / "vocab.txt"))
+  assert len(vocab) == len(set(_WORDS)) + 3  # <unk> is a special already
+  # A finished run is read back, not retrained.
+  assert sentence_mim.run(config, str(tmp_path)) == on_disk == results
+
+
+def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
+  def config(epochs):
+    c = _quick(data_dir, ptb_svae, "quick,vae_kl")
+    c.train.beta_warmup_steps = 10
+    c.train.max_epochs = epochs
+    return c
+
+  straight = sentence_mim.run(config(2), str(tmp_path / "straight"))
+  resumed_dir = tmp_path / "resumed"
+  sentence_mim.run(config(1), str(resumed_dir))  # "killed" after epoch 1
+  (resumed_dir / "results.json").unlink()
+  resumed = sentence_mim.run(config(2), str(resumed_dir))
+  for key in ("melbo_nll", "elbo_nll", "is_nll", "bleu1", "kl"):
+    assert resumed[key] == straight[key], key
+  lines = lambda d: [json.loads(l)["val/loss"]
+                     for l in (d / "metrics.jsonl").read_text().splitlines()]
+  assert lines(resumed_dir) == lines(tmp_path / "straight")
+
+
+@pytest.mark.parametrize(
+    "field,value,error,message",
+    [
+        ("loss", "mim", ValueError, "unknown loss"),
+        ("data.name", "imdb", ValueError, "imdb"),
+        ("data.bucket_widths", (16, 8), ValueError, "bucket_widths"),
+        ("data.dir", "/nowhere", FileNotFoundError, "config.data.dir"),
+    ],
+)
+def test_bad_config_fails_before_training(tmp_path, data_dir, field, value,
+                                          error, message):
+  config = _quick(data_dir)
+  config.update_from_flattened_dict({field: value})
+  with pytest.raises(error, match=message):
+    sentence_mim.run(config, str(tmp_path))
+  assert not (tmp_path / "checkpoints").exists()
+
+
+def test_unknown_config_argument_is_an_error():
+  with pytest.raises(ValueError, match="unknown config argument 'z'"):
+    ptb_smim.get_config("quick,z")
+
+
+def test_bucketed_training_same_on_one_and_four_devices(tmp_path, data_dir):
+  config = _quick(data_dir)
+  config.train.max_epochs = 1
+  source = data.make_text_source(config.data, batch_size=20)
+  model = models.SentenceVAE(vocab_size=len(source.vocab), embed_dim=8,
+                             hidden_dim=16, latent_dim=4)
+  params = []
+  for n in (1, 4):
+    state = training.train(
+        model=model,
+        loss_fn=objectives.make_loss_fn(model, loss="smim"),
+        eval_loss_fn=objectives.make_loss_fn(model.clone(train=False),
+                                             loss="smim"),
+        source=source, config=config, workdir=str(tmp_path / str(n)),
+        mesh=training.make_mesh(n),
+    )
+    params.append(jax.device_get(state.params))
+  for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
+    np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5)
+
+
+def test_table_lists_ours_beside_the_thesis(tmp_path):
+  row = dict(melbo_ppl=30.0, melbo_nll=80.0, bleu1=0.5, bleu1_mean=0.55,
+             elbo_ppl=1e9, is_ppl=None, recon_nll=72.0, kl=300.0,
+             active_units=128, posterior_std=0.01, latent_entropy=-200.0,
+             train_time_s=10.0, num_test=3761, num_words=82430,
+             budget=dict(steps=2103, train_sentences=42060))
+  path = tmp_path / "table.md"
+  sentence_table.write_table([(("smim", 128), row)], path)
+  text = path.read_text()
+  assert "| smim (128) | 30.0 | 27.9 | 28.6 | 80.0 | 75.6 | 0.5 | 0.61 |" in text
+  assert "N = 3761 test sentences" in text
