@@ -234,3 +234,50 @@ def test_real_ptb():
   assert len(source.vocab) == 10002
   # 929589 words + <eos> per line; 42 long sentences lose 373 words.
   assert np.sum(source.x_train != data.PAD) == 929589 - 373
+
+
+def test_bucketed_batches_hold_one_bucket_and_cover_each_once():
+  rng = np.random.RandomState(3)
+  lengths = rng.randint(1, 12, 203)  # words; rows are 12 wide incl. <eos>
+  x = np.zeros((len(lengths), 12), np.int32)
+  for i, n in enumerate(lengths):
+    x[i, :n] = rng.randint(4, 9, n)
+    x[i, 0] = 4 + i  # every row unique
+    x[i, n] = data.EOS
+  vocab = data.Vocabulary(
+      data.SPECIAL_TOKENS + tuple(f"w{i}" for i in range(len(lengths)))
+  )
+  zeros = lambda a: np.zeros(len(a), np.int32)
+  source = data.TextSource(
+      x_train=x, y_train=zeros(x), x_val=x[:8], y_val=zeros(x[:8]),
+      x_test=x[:8], y_test=zeros(x[:8]), batch_size=8, vocab=vocab,
+      bucket_widths=(4, 8, 12),
+  )
+  widths = np.asarray([0, 4, 8, 12])
+  bucket_of = np.searchsorted(widths[1:], lengths + 1)
+  assert source.steps_per_epoch == sum(
+      np.sum(bucket_of == b) // 8 for b in range(3)
+  )
+  for seed in (0, 1):
+    state = source.start_epoch(jax.random.key(seed))
+    seen = []
+    for step in range(source.steps_per_epoch):
+      rows = np.asarray(source.batch(state, step)["x"])
+      b = int(source.bucket_index(step))
+      row_lengths = np.sum(rows != data.PAD, axis=1)
+      assert np.all((row_lengths > widths[b]) & (row_lengths <= widths[b + 1]))
+      seen += [tuple(r) for r in rows]
+    # No sentence twice in an epoch; each bucket drops < 8 sentences.
+    assert len(seen) == len(set(seen)) > len(x) - 3 * 8
+  orders = [np.asarray(source.start_epoch(jax.random.key(s))) for s in (0, 1)]
+  assert not np.array_equal(*orders)
+
+
+def test_bucket_widths_must_end_at_the_row_length():
+  x = np.full((10, 6), data.EOS, np.int32)
+  vocab = data.Vocabulary(data.SPECIAL_TOKENS)
+  zeros = np.zeros(10, np.int32)
+  with pytest.raises(ValueError, match="bucket_widths"):
+    data.TextSource(x_train=x, y_train=zeros, x_val=x, y_val=zeros,
+                    x_test=x, y_test=zeros, batch_size=2, vocab=vocab,
+                    bucket_widths=(2, 4))
