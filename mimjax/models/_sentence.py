@@ -138,8 +138,8 @@ class SentenceVAE(nn.Module):
     hidden_dim: H, GRU state size (PTB: 512).
     latent_dim: d (PTB: 16, 128 or 512).
     embed_dropout: dropout rate on the decoder's input embeddings (0.5).
-    encoder_unk_rate: fraction of encoder input tokens replaced by <unk> in
-      training (App. E.4 uses 0.2 for question answering; default 0).
+    encoder_unk_rate: fraction of the encoder's input words replaced by <unk>
+      in training (App. E.4 uses 0.2 for question answering; default 0).
     min_logvar: floor on log sigma^2 of q(z|x) (the reference's -10).
     train: dropout and <unk> masking on (True) or off (evaluation).
   """
@@ -192,7 +192,8 @@ class SentenceVAE(nn.Module):
       drop = jax.random.bernoulli(
           self.make_rng("dropout"), self.encoder_unk_rate, inputs.shape
       )
-      inputs = jnp.where(drop & (inputs != data.PAD), data.UNK, inputs)
+      words = (inputs != data.PAD) & (inputs != data.SOS)
+      inputs = jnp.where(drop & words, data.UNK, inputs)
     reversed_inputs = reverse_within_length(inputs, lengths)
     h0 = jnp.zeros((x.shape[0], self.hidden_dim), jnp.float32)
     _, h_last = self.encoder(self.embed(reversed_inputs), h0, lengths)

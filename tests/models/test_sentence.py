@@ -375,14 +375,14 @@ def test_encoder_unk_masking_only_in_train_mode(params):
     mean, stddev = _posterior(model, params, x, jax.random.key(seed))
     changed += int(np.any(mean != clean[0]))
     # Each row is the posterior of its encoder input <sos> w_1 .. w_n with
-    # some of those positions replaced by <unk>: search every subset.
+    # some of the words (never <sos>) replaced by <unk>: search every subset.
     for i, w in enumerate(words):
-      tokens = [data.SOS] + list(w)
       candidates = [
           _np_posterior(
-              params, [data.UNK if m else t for m, t in zip(mask, tokens)]
+              params,
+              [data.SOS] + [data.UNK if m else t for m, t in zip(mask, w)],
           )
-          for mask in itertools.product([False, True], repeat=len(tokens))
+          for mask in itertools.product([False, True], repeat=len(w))
       ]
       assert any(
           np.allclose(mean[i], ref_mean, atol=1e-5)
