@@ -20,19 +20,14 @@ from absl import logging
 
 from experiments import common
 from experiments import image_mim
+from experiments import table_flags
 
-_ARG = flags.DEFINE_string(
-    "arg", "small", "Config argument for every run (e.g. 'small', '' for "
-    "the thesis budget, 'small,no_warmup')."
-)
 _DATASETS = flags.DEFINE_list(
     "datasets", ["mnist"], "Datasets: mnist, fashion_mnist, omniglot."
 )
 _PRIORS = flags.DEFINE_list("priors", ["s", "vp"], "Priors: s and/or vp.")
 _LOSSES = flags.DEFINE_list("losses", ["mim", "vae"], "Objectives to run.")
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", "", "Local data folder (config.data.dir); '' uses tfds."
-)
+flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
 flags.declare_key_flag("distributed")
 
@@ -89,7 +84,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   root = common.setup(
       os.path.join(
-          "workdirs", "table_" + (_ARG.value.replace(",", "_") or "full")
+          "workdirs", "table_" + (table_flags.ARG.value.replace(",", "_") or "full")
       )
   )
   rows = []
@@ -97,14 +92,14 @@ def main(argv):
     for prior in _PRIORS.value:
       module = importlib.import_module(f"configs.{dataset}_{prior}")
       for loss in _LOSSES.value:
-        config = module.get_config(",".join(filter(None, [_ARG.value, loss])))
-        config.data.dir = _DATA_DIR.value
+        config = module.get_config(",".join(filter(None, [table_flags.ARG.value, loss])))
+        config.data.dir = table_flags.DATA_DIR.value
         name = f"{dataset}_{prior}_{loss}"
         logging.info("=== %s", name)
         workdir = os.path.join(root, name)
         os.makedirs(workdir, exist_ok=True)
         rows.append(((dataset, prior, loss), image_mim.run(config, workdir)))
-  no_warmup = "no_warmup" in _ARG.value.split(",")
+  no_warmup = "no_warmup" in table_flags.ARG.value.split(",")
   write_table(rows, os.path.join(root, "table.md"), no_warmup=no_warmup)
   with open(os.path.join(root, "table.json"), "w") as f:
     json.dump([dict(run="_".join(k), **r) for k, r in rows], f, indent=1,

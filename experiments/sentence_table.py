@@ -21,16 +21,13 @@ from absl import logging
 
 from experiments import common
 from experiments import sentence_mim
+from experiments import table_flags
 
-_ARG = flags.DEFINE_string(
-    "arg", "small", "Config argument for every run ('small', '' for the "
-    "thesis budget, ...)."
+_MODELS = flags.DEFINE_list(
+    "models", ["smim", "svae"], "PTB configs to run: smim, svae and/or ae."
 )
-_LOSSES = flags.DEFINE_list("losses", ["smim", "svae"], "smim, svae, ae.")
 _LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", "", "Folder with ptb.{train,valid,test}.txt[.gz]."
-)
+flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
 flags.declare_key_flag("distributed")
 
@@ -95,11 +92,11 @@ def main(argv):
   root = common.setup(default_workdir=os.path.join("workdirs", "ptb_table"))
   rows = []
   for dim in map(int, _LATENTS.value):
-    for loss in _LOSSES.value:
+    for loss in _MODELS.value:
       name = "ptb_" + loss
-      arg = ",".join(filter(None, [_ARG.value, f"z{dim}"]))
+      arg = ",".join(filter(None, [table_flags.ARG.value, f"z{dim}"]))
       config = importlib.import_module(f"configs.{name}").get_config(arg)
-      config.data.dir = _DATA_DIR.value
+      config.data.dir = table_flags.DATA_DIR.value
       workdir = os.path.join(root, f"{name}_{arg.replace(',', '_')}")
       os.makedirs(workdir, exist_ok=True)
       logging.info("Running %s:%s in %s", name, arg, workdir)
