@@ -79,7 +79,8 @@ def write_table(rows, path):
       "",
       f"N = {rows[0][1]['num_test']} test sentences, "
       f"{rows[0][1]['num_words']} words (<eos> excluded, as in Sec. 7.3); "
-      "MELBO per eq 6.17 with 10 z samples. Thesis: 10-run means at the "
+      f"MELBO per eq 6.17 with {rows[0][1]['config']['eval']['num_z']} z "
+      "sample(s) per sentence. Thesis: 10-run means at the "
       "thesis budget.",
   ]
   with open(path, "w") as f:

@@ -15,28 +15,44 @@ from mimjax import metrics
 from mimjax.models import _generate
 
 
-def padded_map(fn, x, chunk):
+def padded_map(fn, x, chunk, *, width_multiple=0):
   """`fn` over `x [N, T]` in chunks of `chunk` rows, the last one padded.
 
-  Pad rows are all-<pad> sentences (length 0) and are dropped again, so all
-  N sentences are evaluated with one compiled shape.
+  Pad rows are all-<pad> sentences (length 0) and are dropped again. With
+  `width_multiple` m > 0 the rows are taken shortest first and each chunk is
+  cut to its longest row rounded up to a multiple of m (at most T/m compiled
+  shapes; the padding past a row's length changes nothing, see
+  `SentenceVAE`), then put back in order; `fn`'s outputs must not depend on
+  the width.
 
   Args:
-    fn: `x_chunk [chunk, T] -> dict of [chunk, ...]` (usually jitted).
+    fn: `x_chunk [chunk, W] -> dict of [chunk, ...]` (usually jitted).
     x: `[N, T]` token ids.
     chunk: rows per call.
+    width_multiple: 0 (full width T) or m.
 
   Returns:
-    dict of `[N, ...]` NumPy arrays.
+    dict of `[N, ...]` NumPy arrays, rows in the order of `x`.
   """
   n = len(x)
+  lengths = np.sum(x != data.PAD, axis=1)
+  order = np.argsort(lengths, kind="stable") if width_multiple else np.arange(n)
   padded = np.zeros((-(-n // chunk) * chunk, x.shape[1]), x.dtype)
-  padded[:n] = x
-  parts = [fn(padded[i : i + chunk]) for i in range(0, len(padded), chunk)]
-  return {
-      k: np.concatenate([np.asarray(p[k]) for p in parts])[:n]
-      for k in parts[0]
-  }
+  padded[:n] = x[order]
+  parts = []
+  for i in range(0, len(padded), chunk):
+    rows = padded[i : i + chunk]
+    if width_multiple:
+      longest = max(int(np.max(np.sum(rows != data.PAD, axis=1))), 1)
+      rows = rows[:, : min(-(-longest // width_multiple) * width_multiple,
+                           x.shape[1])]
+    parts.append(fn(rows))
+  out = {}
+  for k in parts[0]:
+    stacked = np.concatenate([np.asarray(p[k]) for p in parts])[:n]
+    out[k] = np.empty_like(stacked)
+    out[k][order] = stacked
+  return out
 
 
 def _token_log_probs(model, params, z, x):
@@ -101,7 +117,7 @@ def importance_sampled_nll(model, params, x, key, *, num_samples, chunk):
     )
     return {"nll": -log_px, "stderr": stderr}
 
-  return padded_map(estimate, x, chunk)
+  return padded_map(estimate, x, chunk, width_multiple=16)
 
 
 def reconstruct(model, params, z, *, max_len, chunk, key=None, mode="greedy"):
@@ -159,7 +175,7 @@ def evaluate_sentence_model(
   k_post, k_is, k_rec = jax.random.split(key, 3)
   terms = padded_map(
       lambda xc: posterior_terms(model, params, xc, k_post, num_z=num_z),
-      x, chunk,
+      x, chunk, width_multiple=16,
   )
   words = np.sum((x != data.PAD) & (x != data.EOS), axis=1)
   melbo = metrics.melbo_nll(terms["log_p_words"], num_test=n)

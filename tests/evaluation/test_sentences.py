@@ -79,9 +79,10 @@ def test_padded_chunks_match_one_unpadded_call():
   x = _rows()
   params = model.init(jax.random.key(0), x)
   whole = model.apply(params, x, method="encode").mean()
-  # 5 rows in chunks of 2: the last chunk carries one all-<pad> row.
-  padded = _sentences.padded_map(
-      lambda xc: {"mean": model.apply(params, xc, method="encode").mean()},
-      x, 2,
-  )
-  np.testing.assert_allclose(padded["mean"], whole, rtol=1e-5)
+  encode = lambda xc: {"mean": model.apply(params, xc, method="encode").mean()}
+  # 5 rows in chunks of 2: the last chunk carries one all-<pad> row; with a
+  # width multiple, rows go shortest first and chunks are cut to widths
+  # 2 and 4 (then put back in order).
+  for multiple in (0, 2):
+    padded = _sentences.padded_map(encode, x, 2, width_multiple=multiple)
+    np.testing.assert_allclose(padded["mean"], whole, rtol=1e-5)

@@ -139,6 +139,7 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
              elbo_ppl=1e9, is_ppl=None, recon_nll=72.0, kl=300.0,
              active_units=128, posterior_std=0.01, latent_entropy=-200.0,
              train_time_s=10.0, num_test=3761, num_words=82430,
+             config=dict(eval=dict(num_z=1)),
              budget=dict(steps=2103, train_sentences=42060))
   path = tmp_path / "table.md"
   sentence_table.write_table([(("smim", 128), row)], path)
