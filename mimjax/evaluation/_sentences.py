@@ -6,6 +6,7 @@ term is left out of log p(x|z) and the PPL denominator counts words only.
 
 import functools
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -172,7 +173,9 @@ def evaluate_sentence_model(
     "log_q_other".
   """
   n = len(x)
-  k_post, k_is, k_rec = jax.random.split(key, 3)
+  k_post, k_is = jax.random.split(key)
+  logging.info("Evaluating %d sentences: MELBO / ELBO terms (Nz = %d)", n,
+               num_z)
   terms = padded_map(
       lambda xc: posterior_terms(model, params, xc, k_post, num_z=num_z),
       x, chunk, width_multiple=16,
@@ -183,6 +186,7 @@ def evaluate_sentence_model(
       terms["log_p_words"], terms["log_p_z"], terms["log_q_z"]
   )
   max_len = x.shape[1]
+  logging.info("Greedy reconstructions from the mean and from z ~ q(z|x)")
   recon_mean = reconstruct(
       model, params, terms["mean"], max_len=max_len, chunk=chunk
   )
@@ -220,6 +224,8 @@ def evaluate_sentence_model(
   }
   if is_samples:
     subset = x[: is_examples or n]
+    logging.info("Importance-sampled NLL: S = %d on %d sentences", is_samples,
+                 len(subset))
     is_out = importance_sampled_nll(
         model, params, subset, k_is, num_samples=is_samples, chunk=chunk
     )
