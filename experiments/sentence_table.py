@@ -52,6 +52,8 @@ _COLUMNS = ("elbo_ppl", "is_ppl", "recon_nll", "kl", "active_units",
 def _fmt(v):
   if v is None:
     return "-"
+  if isinstance(v, int):
+    return str(v)
   return f"{v:.3g}" if abs(v) < 10 else (f"{v:.1f}" if abs(v) < 1e6 else
                                          f"{v:.1e}")
 
