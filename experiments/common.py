@@ -1,12 +1,18 @@
-"""Set-up shared by every experiment entrypoint (flags, logging, devices)."""
+"""What every experiment entrypoint shares: flags, logging, devices, and the
+train-one-model / write-results scaffolding of a run."""
 
+import json
 import logging as std_logging
 import os
+import time
 
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
+
+from mimjax import plotting
+from mimjax import training
 
 WORKDIR = flags.DEFINE_string(
     "workdir",
@@ -74,3 +80,91 @@ def setup(default_workdir=None):
   os.makedirs(workdir, exist_ok=True)
   logging.info("Workdir: %s", os.path.abspath(workdir))
   return workdir
+
+
+def finished_results(workdir):
+  """The results.json of a finished run in `workdir`, or None."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def train_single_model(config, workdir, *, model, make_loss_fn, source):
+  """Trains `model` (train mode) on all devices; validates it in eval mode.
+
+  Args:
+    config: the experiment's ConfigDict (`num_seeds` = 1).
+    workdir: run folder (checkpoints, metrics; resumed if present).
+    model: Flax module with a `train` attribute.
+    make_loss_fn: `(config, model) -> loss_fn`.
+    source: device data source.
+
+  Returns:
+    (final `TrainState`, the eval-mode model, the early-stopped parameters
+    of seed 0, training seconds).
+  """
+  start = time.perf_counter()
+  mesh = training.make_mesh()
+  training.check_divisible(config.train.batch_size, mesh)
+  eval_model = model.clone(train=False)  # dropout off, BatchNorm averages
+  state = training.train(
+      model=model,
+      loss_fn=make_loss_fn(config, model),
+      eval_loss_fn=make_loss_fn(config, eval_model),
+      source=source,
+      config=config,
+      workdir=workdir,
+      mesh=mesh,
+  )
+  params = jax.tree.map(lambda a: a[0], training.selected_params(state))
+  return state, eval_model, params, time.perf_counter() - start
+
+
+def run_record(config, state, source, *, start, train_time, unit, **budget):
+  """The bookkeeping half of results.json: budget, times, devices, config.
+
+  Args:
+    config: the run's ConfigDict.
+    state: its final `TrainState`.
+    source: its data source (steps per epoch).
+    start: `time.perf_counter()` at the start of the run.
+    train_time: training seconds.
+    unit: what a training example is ("images", "sentences").
+    **budget: extra budget entries.
+  """
+  steps = int(state.epoch) * source.steps_per_epoch
+  return dict(
+      best_epoch=int(state.best_epoch[0]),
+      budget=dict(
+          epochs=int(state.epoch),
+          steps=steps,
+          steps_per_epoch=source.steps_per_epoch,
+          **{f"train_{unit}": steps * config.train.batch_size},
+          **budget,
+      ),
+      train_time_s=train_time,
+      wall_time_s=time.perf_counter() - start,
+      devices=[str(d) for d in jax.devices()],
+      config=config.to_dict(),
+  )
+
+
+def write_results(workdir, results):
+  """Writes results.json (process 0); returns what a re-run reads back."""
+  results = json.loads(json.dumps(results, default=list))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1)
+  return results
+
+
+def plot_validation_curve(config, workdir):
+  """plots/val_loss.png from the run's metrics.jsonl."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  plotting.training_curves(
+      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
+      os.path.join(workdir, "plots", "val_loss.png"),
+  )

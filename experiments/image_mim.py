@@ -19,7 +19,6 @@ same workdir; a finished run is only re-evaluated if results.json is absent.
 """
 
 import copy
-import json
 import os
 import time
 
@@ -38,7 +37,6 @@ from mimjax import evaluation
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
-from mimjax import training
 
 flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
@@ -148,39 +146,22 @@ def _make_plots(config, workdir, model, params, test, arrays):
       embedding, arrays["label"][:m], os.path.join(plots, "tsne_z.png"),
       title=f"{title}: t-SNE of z ~ q(z|x)",
   )
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    records = [json.loads(line) for line in f]
-  plotting.training_curves(
-      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
-      os.path.join(plots, "val_loss.png"),
-  )
+  common.plot_validation_curve(config, workdir)
 
 
 def run(config, workdir):
   """Trains and evaluates `config` in `workdir`; returns the results dict."""
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):
-    with open(results_path) as f:
-      return json.load(f)
+  finished = common.finished_results(workdir)
+  if finished is not None:
+    return finished
   start = time.perf_counter()
-  mesh = training.make_mesh()
-  training.check_divisible(config.train.batch_size, mesh)
   source = data.make_image_source(
       config.data, batch_size=config.train.batch_size
   )
-  model = build_model(config, source)
-  eval_model = model.clone(train=False)  # BatchNorm on running averages
-  state = training.train(
-      model=model,
-      loss_fn=make_loss_fn(config, model),
-      eval_loss_fn=make_loss_fn(config, eval_model),
-      source=source,
-      config=config,
-      workdir=workdir,
-      mesh=mesh,
+  state, eval_model, params, train_time = common.train_single_model(
+      config, workdir, model=build_model(config, source),
+      make_loss_fn=make_loss_fn, source=source,
   )
-  train_time = time.perf_counter() - start
-  params = jax.tree.map(lambda a: a[0], training.selected_params(state))
   ec = config.eval
   test = source.test
   metrics, arrays = evaluation.evaluate_image_model(
@@ -196,26 +177,14 @@ def run(config, workdir):
       knn_ks=tuple(ec.knn_ks),
       encode_chunk=min(500, len(test["x"])),
   )
-  steps = int(state.epoch) * source.steps_per_epoch
   results = dict(
       metrics,
-      best_epoch=int(state.best_epoch[0]),
-      budget=dict(
-          epochs=int(state.epoch),
-          steps=steps,
-          train_images=steps * config.train.batch_size,
-          steps_per_epoch=source.steps_per_epoch,
-      ),
-      train_time_s=train_time,
-      wall_time_s=time.perf_counter() - start,
-      devices=[str(d) for d in jax.devices()],
-      config=config.to_dict(),
+      **common.run_record(config, state, source, start=start,
+                          train_time=train_time, unit="images"),
   )
   if jax.process_index() == 0:
     _make_plots(config, workdir, eval_model, params, test, arrays)
-    with open(results_path, "w") as f:
-      json.dump(results, f, indent=1, default=list)
-  return results
+  return common.write_results(workdir, results)
 
 
 def main(argv):

@@ -26,7 +26,6 @@ same workdir; a finished run is only re-evaluated if results.json is absent.
 """
 
 import copy
-import json
 import os
 import time
 
@@ -43,7 +42,6 @@ from mimjax import metrics
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
-from mimjax import training
 
 flags.adopt_module_key_flags(common)
 _LOSSES = ("smim", "vae", "ae")
@@ -175,37 +173,20 @@ def _make_plots(config, workdir, arrays):
       {"MELBO": arrays["melbo_nll"], "ELBO": arrays["elbo_nll"]},
       os.path.join(plots, "per_sentence_nll.png"), xlabel="NLL bound (nats)",
   )
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    records = [json.loads(line) for line in f]
-  plotting.training_curves(
-      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
-      os.path.join(plots, "val_loss.png"),
-  )
+  common.plot_validation_curve(config, workdir)
 
 
 def run(config, workdir):
   """Trains and evaluates `config` in `workdir`; returns the results dict."""
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):
-    with open(results_path) as f:
-      return json.load(f)
+  finished = common.finished_results(workdir)
+  if finished is not None:
+    return finished
   start = time.perf_counter()
-  mesh = training.make_mesh()
-  training.check_divisible(config.train.batch_size, mesh)
   source = load_source(config, workdir)
-  model = build_model(config, len(source.vocab))
-  eval_model = model.clone(train=False)  # no dropout
-  state = training.train(
-      model=model,
-      loss_fn=make_loss_fn(config, model),
-      eval_loss_fn=make_loss_fn(config, eval_model),
-      source=source,
-      config=config,
-      workdir=workdir,
-      mesh=mesh,
+  state, eval_model, params, train_time = common.train_single_model(
+      config, workdir, model=build_model(config, len(source.vocab)),
+      make_loss_fn=make_loss_fn, source=source,
   )
-  train_time = time.perf_counter() - start
-  params = jax.tree.map(lambda a: a[0], training.selected_params(state))
   ec = config.eval
   key = jax.random.key(config.seed + 1)
   test = source.test["x"]
@@ -223,33 +204,19 @@ def run(config, workdir):
     )
     results.update(qa)
     markdown += qa_markdown
-  steps = int(state.epoch) * source.steps_per_epoch
   results.update(
-      best_epoch=int(state.best_epoch[0]),
-      budget=dict(
-          epochs=int(state.epoch),
-          steps=steps,
-          train_sentences=steps * config.train.batch_size,
-          steps_per_epoch=source.steps_per_epoch,
-          lr_scale=float(state.lr_scale[0]),
-      ),
       num_params=int(sum(
           np.prod(a.shape[1:]) for a in jax.tree.leaves(state.params)
       )),
-      train_time_s=train_time,
-      wall_time_s=time.perf_counter() - start,
-      devices=[str(d) for d in jax.devices()],
-      config=config.to_dict(),
+      **common.run_record(config, state, source, start=start,
+                          train_time=train_time, unit="sentences",
+                          lr_scale=float(state.lr_scale[0])),
   )
-  # What a finished run reads back (tuples become lists).
-  results = json.loads(json.dumps(results, default=list))
   if jax.process_index() == 0:
     _make_plots(config, workdir, arrays)
     with open(os.path.join(workdir, "examples.md"), "w") as f:
       f.write(markdown)
-    with open(results_path, "w") as f:
-      json.dump(results, f, indent=1)
-  return results
+  return common.write_results(workdir, results)
 
 
 def main(argv):

@@ -1,7 +1,6 @@
 """Single-sample estimators used inside the MIM objectives."""
 
 import jax
-import jax.numpy as jnp
 
 
 def jensen_log_marginal(log_p_x_given_z, log_p_z, log_q_z_given_x):
