@@ -36,7 +36,7 @@ class SequenceCategorical:
     return jnp.sum(self.token_log_probs(x), axis=-1)
 
   def sample(self, **unused):
-    raise NotImplementedError(
+    raise TypeError(
         "SequenceCategorical has no sample(): generate sentences with "
         "mimjax.models.generate_sentences (sentence models train with "
         "encoder-only losses such as 'smim', 'vae' or 'ae')"
