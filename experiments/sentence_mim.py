@@ -76,10 +76,12 @@ def _text(vocab, ids):
   return " ".join(vocab.decode(ids)) or "(empty)"
 
 
-def _decode(model, params, z, max_len):
-  return np.asarray(
-      models.generate_sentences(model, params, np.asarray(z, np.float32),
-                                jax.random.key(0), max_len=max_len)
+def _decode(config, model, params, z):
+  """Greedy sentences from codes `z [n, d]`, in the evaluation's chunk shape
+  (one compiled decoding loop for every table)."""
+  return evaluation.reconstruct(
+      model, params, np.asarray(z, np.float32), max_len=config.data.max_len,
+      chunk=config.eval.chunk,
   )
 
 
@@ -87,14 +89,13 @@ def _examples_markdown(config, model, params, vocab, test, arrays):
   """Tables E.1-E.9 style markdown: reconstructions, interpolations,
   samples."""
   ec = config.eval
-  max_len = test.shape[1]
   words = arrays["words"]
   rows = np.flatnonzero((words >= 2) & (words <= ec.max_example_words))
   rows = rows[: ec.num_examples]
   mean, std = arrays["mean"][rows], arrays["std"][rows]
   noise = np.asarray(jax.random.normal(jax.random.key(config.seed + 3),
                                        mean.shape))
-  perturbed = _decode(model, params, mean + 10 * std * noise, max_len)
+  perturbed = _decode(config, model, params, mean + 10 * std * noise)
   lines = [f"# {config.data.name} {config.loss} (z = {mean.shape[1]})", "",
            "## Reconstructions", "",
            "D: data; M: decoded from the posterior mean; R: from z ~ q(z|x); "
@@ -113,12 +114,12 @@ def _examples_markdown(config, model, params, vocab, test, arrays):
     t = np.linspace(0.0, 1.0, 10)[:, None]
     path = (1 - t) * arrays["mean"][a] + t * arrays["mean"][b]
     lines += [f"- {_text(vocab, row)}" for row in _decode(
-        model, params, path, max_len)] + [""]
+        config, model, params, path)] + [""]
   z = 0.1 * np.asarray(jax.random.normal(
       jax.random.key(config.seed + 4), (ec.num_examples, mean.shape[1])))
   lines += ["## Samples at z ~ N(0, 0.1^2 I)", ""]
   lines += [f"- {_text(vocab, row)}" for row in _decode(
-      model, params, z, max_len)]
+      config, model, params, z)]
   return "\n".join(lines) + "\n"
 
 
@@ -142,7 +143,7 @@ def question_answering(config, model, params, vocab, key):
       np.asarray(terms["z"][half:]).reshape(shape),
       num_answers=np.asarray([len(e.answers) for e in examples]),
   )
-  answers = _decode(model, params, terms["mean"][:half], max_len)
+  answers = _decode(config, model, params, terms["mean"][:half])
   lines = ["", "## Question answering (greedy answers from Q + ? + <unk>s)",
            ""]
   for i, e in enumerate(examples[: config.eval.num_examples]):
