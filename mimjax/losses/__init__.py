@@ -22,6 +22,8 @@ from mimjax.losses._objectives import neg_elbo
 from mimjax.losses._objectives import sentence_mim
 from mimjax.losses._objectives import vae_plus_entropy
 from mimjax.losses._schedules import linear_warmup
+from mimjax.losses._tzk import tzk_log_joints
+from mimjax.losses._tzk import tzk_mim
 
 __all__ = (
     "amim",
@@ -35,5 +37,7 @@ __all__ = (
     "neg_elbo",
     "score_function_surrogate",
     "sentence_mim",
+    "tzk_log_joints",
+    "tzk_mim",
     "vae_plus_entropy",
 )

@@ -89,7 +89,8 @@ def make_epoch_fn(
 
   Returns:
     The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
-    N examples); metrics are `[S]` arrays plus `step_loss` `[steps, S]`.
+    N examples), or a dict of such arrays holding "x" (passed to the loss as
+    the batch, e.g. images with their knowledge labels); metrics are `[S]` arrays plus `step_loss` `[steps, S]`.
   """
   base = jax.random.key(seed)
   train_key = jax.random.fold_in(base, _TRAIN_STREAM)
@@ -130,11 +131,14 @@ def make_epoch_fn(
     def body(total, inputs):
       chunk, i = inputs
       key = jax.random.fold_in(validation_key, i)
-      loss, _ = (eval_loss_fn or loss_fn)(params, {"x": chunk}, key, 1.0)
+      loss, _ = (eval_loss_fn or loss_fn)(params, chunk, key, 1.0)
       return total + loss, None
 
-    n = validation_x.shape[0]
-    total, _ = jax.lax.scan(body, 0.0, (validation_x, jnp.arange(n)))
+    chunks = (
+        validation_x if isinstance(validation_x, dict) else {"x": validation_x}
+    )
+    n = chunks["x"].shape[0]
+    total, _ = jax.lax.scan(body, 0.0, (chunks, jnp.arange(n)))
     return total / n
 
   # Length-bucketed sources (`mimjax.data.TextSource`) fix each step's row

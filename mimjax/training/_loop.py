@@ -112,9 +112,12 @@ def train(
     state = restored
     logging.info("Resumed %s at epoch %d.", workdir, int(state.epoch))
   writer = _writer.MetricWriter(workdir, resume_epoch=int(state.epoch))
-  validation_x = _validation_chunks(
-      source.validation["x"], tc.eval_batch_size, mesh
-  )
+  # Sources whose loss needs more than the images (e.g. knowledge labels)
+  # name the validation entries to pass in `validation_keys`.
+  validation_x = {
+      k: _validation_chunks(source.validation[k], tc.eval_batch_size, mesh)
+      for k in getattr(source, "validation_keys", ("x",))
+  }
   epoch_fn = _epoch.make_epoch_fn(
       loss_fn=loss_fn,
       optimizer=optimizer,
