@@ -7,8 +7,18 @@ the compiled epoch program (no host round-trips):
   batch = source.batch(epoch_state, step)      # {"x": [B, ...], "label": [B]}
 
 plus fixed `validation` and `test` splits as dicts of arrays.
+
+Flow images (`make_flow_source`) stay 8-bit gray levels; the loss
+dequantises them with `uniform_dequantize` and the step's key.
 """
 
+from mimjax.data._dequantize import uniform_dequantize
+from mimjax.data._flow_images import FLOW_DATASETS
+from mimjax.data._flow_images import FlowImageSource
+from mimjax.data._flow_images import knowledge_in_data
+from mimjax.data._flow_images import knowledge_matrix
+from mimjax.data._flow_images import load_flow_dataset
+from mimjax.data._flow_images import make_flow_source
 from mimjax.data._images import IMAGE_DATASETS
 from mimjax.data._images import ImageSource
 from mimjax.data._images import load_image_arrays
@@ -34,6 +44,8 @@ from mimjax.data._text import read_sentences
 __all__ = (
     "ArraySource",
     "EOS",
+    "FLOW_DATASETS",
+    "FlowImageSource",
     "GMMSource",
     "IMAGE_DATASETS",
     "ImageSource",
@@ -46,11 +58,16 @@ __all__ = (
     "Vocabulary",
     "encode_sentences",
     "gmm_means",
+    "knowledge_in_data",
+    "knowledge_matrix",
     "load_arrays",
+    "load_flow_dataset",
     "load_image_arrays",
+    "make_flow_source",
     "make_image_source",
     "make_source",
     "make_text_source",
     "pca_projection",
     "read_sentences",
+    "uniform_dequantize",
 )

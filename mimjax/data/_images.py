@@ -66,12 +66,22 @@ def load_image_arrays(name, *, directory="", loader="auto", tfds_data_dir=None):
   if loader == "auto":
     loader = "local" if directory else "tfds"
   if loader == "tfds":
-    arrays = _load_tfds(name, tfds_data_dir)
+    if name == "omniglot":
+      raise ValueError(
+          "omniglot via tfds is not supported: the thesis uses the IWAE 28x28 "
+          f"Omniglot split ({_OMNIGLOT_FILE}), which tfds does not ship (its "
+          "'omniglot' is the 105x105 background/evaluation split); download "
+          f"{_OMNIGLOT_URL}, put it in a folder and pass --config.data.dir= "
+          "with --config.data.loader=local"
+      )
+    arrays = load_tfds_arrays(
+        name, tfds_data_dir, local_files=f"{name}.npz / the IDX files"
+    )
   elif name == "omniglot":
     arrays = _load_omniglot(directory)
   else:
     arrays = _load_local(name, directory)
-  return _validated(name, arrays)
+  return checked_images(name, arrays)
 
 
 def _load_local(name, directory):
@@ -125,16 +135,24 @@ def _load_omniglot(directory):
   return arrays
 
 
-def _load_tfds(name, data_dir):
-  """Reads an already prepared TFDS dataset by random access (no TF)."""
-  if name == "omniglot":
-    raise ValueError(
-        "omniglot via tfds is not supported: the thesis uses the IWAE 28x28 "
-        f"Omniglot split ({_OMNIGLOT_FILE}), which tfds does not ship (its "
-        "'omniglot' is the 105x105 background/evaluation split); download "
-        f"{_OMNIGLOT_URL}, put it in a folder and pass --config.data.dir= with "
-        "--config.data.loader=local"
-    )
+def load_tfds_arrays(name, data_dir, *, local_files):
+  """Reads an already prepared TFDS image dataset by random access (no TF).
+
+  Args:
+    name: TFDS name of a dataset with "image" and "label" features and
+      "train" / "test" splits (e.g. "mnist", "cifar10").
+    data_dir: TFDS data dir; None means TFDS's default.
+    local_files: the local alternative, for the error message (e.g.
+      "mnist.npz / the IDX files").
+
+  Returns:
+    Dict with x_train `[N, H, W]` (one channel) or `[N, H, W, C]`, y_train
+    `[N]`, x_test and y_test, unchecked.
+
+  Raises:
+    FileNotFoundError: the dataset is not prepared; says how to prepare it and
+      what to put in a local folder instead. Nothing is downloaded.
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   shown_dir = data_dir or f"{tfds.core.constants.DATA_DIR} (TFDS default)"
@@ -151,8 +169,8 @@ def _load_tfds(name, data_dir):
           f"data_dir {shown_dir} in a random-access format ({type(e).__name__}:"
           f" {e}). Either, on a machine with internet, run `tfds build {name} "
           f"--file_format=array_record --data_dir=DIR` and copy DIR here "
-          f"(--config.data.tfds_data_dir=DIR), or put {name}.npz / the IDX "
-          "files in a folder and pass --config.data.dir=/that/folder"
+          f"(--config.data.tfds_data_dir=DIR), or put {local_files} in a "
+          "folder and pass --config.data.dir=/that/folder"
       ) from e
     if not records:
       raise ValueError(f"tfds {name} split {split!r} in {shown_dir} is empty")
@@ -164,8 +182,24 @@ def _load_tfds(name, data_dir):
   return arrays
 
 
-def _validated(name, arrays):
-  """Checks shapes, dtypes and ranges; returns uint8 images, int32 labels."""
+def checked_images(name, arrays, *, shape=_SHAPE):
+  """Checks shapes, dtypes and ranges; returns uint8 images, int32 labels.
+
+  Args:
+    name: dataset name, for messages.
+    arrays: dict with x_train, y_train, x_test and y_test; a trailing channel
+      axis of size 1 is dropped.
+    shape: the image shape each split must have after that, e.g. (28, 28) or
+      (32, 32, 3).
+
+  Returns:
+    Dict with x_train `[N, *shape]` uint8 (0..255), y_train `[N]` int32,
+    x_test and y_test.
+
+  Raises:
+    ValueError: naming the dataset and split, on a wrong shape, non-integer
+      or out-of-range gray levels, NaN, or mismatched labels.
+  """
   arrays = {k: np.asarray(v) for k, v in arrays.items()}
   for split in ("train", "test"):
     x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -178,9 +212,10 @@ def _validated(name, arrays):
   out = {}
   for split in ("train", "test"):
     x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-    if x.shape[1:] != _SHAPE:
+    if x.shape[1:] != shape:
       raise ValueError(
-          f"{name} {split} images have shape {x.shape}, want [N, 28, 28]"
+          f"{name} {split} images have shape {x.shape}, want "
+          f"[N, {', '.join(map(str, shape))}]"
       )
     if x.dtype != np.uint8:
       if not np.issubdtype(x.dtype, np.integer):

@@ -4,13 +4,15 @@ Host-side estimators (`ksg_mutual_information`, `kl_entropy`,
 `knn_accuracy` and the latent summaries) take numpy (or jax) arrays, run
 scipy / scikit-learn nearest-neighbour searches and return Python numbers.
 `logmeanexp` and `importance_sampled_log_likelihood` are pure jax and
-jit-compatible. The sentence metrics (`melbo_nll`, `elbo_nll`,
+jit-compatible, as is `bits_per_dim` (the discrete bits/dim bound of a
+dequantised image density). The sentence metrics (`melbo_nll`, `elbo_nll`,
 `perplexity`, `bleu1`) and the question-answering ranking (`qa_scores`,
 `rank_by_latent_distance`, `precision_at_1`, `mean_reciprocal_rank`) take
 caller-computed log-probabilities or codes as numpy (or jax) arrays. All
-quantities are in nats.
+quantities are in nats, except bits/dim.
 """
 
+from mimjax.metrics._bits import bits_per_dim
 from mimjax.metrics._clustering import clustering_nmi
 from mimjax.metrics._entropy import kl_entropy
 from mimjax.metrics._importance import importance_sampled_log_likelihood
@@ -37,9 +39,10 @@ from mimjax.metrics._text import perplexity
 
 __all__ = (
     "QAExample",
-    "clustering_nmi",
     "active_units",
+    "bits_per_dim",
     "bleu1",
+    "clustering_nmi",
     "consistency_gap",
     "elbo_nll",
     "importance_sampled_log_likelihood",
