@@ -2,7 +2,10 @@
 
 Constructors return `distrax.Distribution`s whose event is the last axis (or
 the trailing `event_ndims` axes), so `log_prob` of a `[B, ...]` batch is `[B]`.
-Learnable priors are Flax modules that return such a distribution.
+Learnable priors are Flax modules that return such a distribution. The Glow
+bijectors (`Squeeze`, `ActNorm`, `ChannelPermutation`, `Invertible1x1Conv`,
+`AffineCoupling`, `SplitPrior`) act on `[..., H, W, C]` events; forward maps
+latent -> data.
 """
 
 from mimjax.distributions._conditionals import AutoregressiveBernoulli
@@ -15,6 +18,12 @@ from mimjax.distributions._conditionals import scale_from_logvar
 from mimjax.distributions._conditionals import scale_from_raw
 from mimjax.distributions._conditionals import standard_normal
 from mimjax.distributions._conditionals import uniform_mixture
+from mimjax.distributions._flows import ActNorm
+from mimjax.distributions._flows import AffineCoupling
+from mimjax.distributions._flows import ChannelPermutation
+from mimjax.distributions._flows import Invertible1x1Conv
+from mimjax.distributions._flows import SplitPrior
+from mimjax.distributions._flows import Squeeze
 from mimjax.distributions._hierarchical import TwoLevelLatent
 from mimjax.distributions._priors import GaussianMixturePrior
 from mimjax.distributions._priors import StandardNormalPrior
@@ -23,9 +32,15 @@ from mimjax.distributions._priors import data_initializer
 from mimjax.distributions._sequence import SequenceCategorical
 
 __all__ = (
+    "ActNorm",
+    "AffineCoupling",
     "AutoregressiveBernoulli",
+    "ChannelPermutation",
     "GaussianMixturePrior",
+    "Invertible1x1Conv",
     "SequenceCategorical",
+    "SplitPrior",
+    "Squeeze",
     "StandardNormalPrior",
     "TwoLevelLatent",
     "VampPrior",

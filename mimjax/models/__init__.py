@@ -5,7 +5,8 @@ A model is a `LatentVariableModel` (or any Flax module with the same methods):
 `data_prior() -> q(x) | None` (None: q(x) is the decoder marginal).
 `HierarchicalVAE` is the two-level convHVAE / PixelHVAE of the image chapter;
 `SentenceVAE` the GRU sentence auto-encoder of the sentence chapter, with
-`generate_sentences` its compiled decoding loop.
+`generate_sentences` its compiled decoding loop. `Glow` is the multi-scale
+normalising flow (to_latent / to_data / log_prob) of the flow chapter.
 """
 
 from mimjax.models._conv import Conv
@@ -14,6 +15,10 @@ from mimjax.models._generate import DECODING_MODES
 from mimjax.models._generate import generate_sentences
 from mimjax.models._gated import GatedConv
 from mimjax.models._gated import GatedDense
+from mimjax.models._glow import ActNormParams
+from mimjax.models._glow import CouplingNet
+from mimjax.models._glow import FlowStep
+from mimjax.models._glow import Glow
 from mimjax.models._hvae import HierarchicalVAE
 from mimjax.models._latent import LatentVariableModel
 from mimjax.models._latent import mlp_model
@@ -24,11 +29,15 @@ from mimjax.models._sentence import GRU
 from mimjax.models._sentence import SentenceVAE
 
 __all__ = (
+    "ActNormParams",
     "Conv",
+    "CouplingNet",
     "DECODING_MODES",
+    "FlowStep",
     "GRU",
     "GatedConv",
     "GatedDense",
+    "Glow",
     "HierarchicalVAE",
     "LatentVariableModel",
     "MLPConditional",
