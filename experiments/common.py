@@ -160,11 +160,12 @@ def write_results(workdir, results):
   return results
 
 
-def plot_validation_curve(config, workdir):
-  """plots/val_loss.png from the run's metrics.jsonl."""
+def plot_validation_curve(config, workdir, label=None):
+  """plots/val_loss.png from the run's metrics.jsonl (legend: `label`, by
+  default the config's loss)."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     records = [json.loads(line) for line in f]
   plotting.training_curves(
-      {config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
+      {label or config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
       os.path.join(workdir, "plots", "val_loss.png"),
   )

@@ -286,6 +286,7 @@ class FlowImageSource(_sources.ArraySource):
     knowledge_names: the K knowledge type names (K may be 0).
     dataset_names: the mixed datasets' names.
     validation_keys: the keys of `validation` a loss takes: ("x", "e").
+    epoch_steps: steps per "epoch" (see `data._sources.epoch_length`).
   """
 
   e_train: np.ndarray
@@ -297,7 +298,15 @@ class FlowImageSource(_sources.ArraySource):
   knowledge_names: tuple
   dataset_names: tuple
 
+  epoch_steps: int = 0
+
   validation_keys: ClassVar[tuple[str, ...]] = ("x", "e")
+
+  @property
+  def steps_per_epoch(self):
+    return _sources.epoch_length(
+        len(self.x_train), self.batch_size, self.epoch_steps
+    )
 
   def __post_init__(self):
     super().__post_init__()  # NaN / inf images, batch size <= N.
@@ -409,6 +418,7 @@ def make_flow_source(data_config, *, batch_size):
         capped as above).
       optional `max_train` / `max_validation` / `max_test`: keep the first so
         many images of each dataset's split (0 keeps all), for CPU budgets.
+      optional `epoch_steps`: steps per "epoch" (0: one pass).
       optional `train_filter`: a knowledge type, or "" (default) for none; if
         set, only training and validation images with e = 1 for it are kept
         (e.g. "mnist:3" for a flow trained on MNIST 3s only). The test split
@@ -500,4 +510,5 @@ def make_flow_source(data_config, *, batch_size):
       batch_size=batch_size,
       knowledge_names=knowledge,
       dataset_names=datasets,
+      epoch_steps=int(cfg.get("epoch_steps", 0) or 0),
   )

@@ -258,9 +258,7 @@ class ImageSource(_sources.ArraySource):
     y_test: `[Nt]` int32.
     batch_size: training batch size B.
     dynamic_binarization: fresh Bernoulli draw per step (True) or a fixed one.
-    epoch_steps: steps per "epoch" (0: one pass, N // B). A smaller value makes
-      an epoch a random subset of the training set without replacement, so
-      small-budget runs validate, log and checkpoint more often.
+    epoch_steps: steps per "epoch" (see `data._sources.epoch_length`).
   """
 
   dynamic_binarization: bool = True
@@ -299,8 +297,9 @@ class ImageSource(_sources.ArraySource):
 
   @property
   def steps_per_epoch(self):
-    full = len(self.x_train) // self.batch_size
-    return min(self.epoch_steps, full) if self.epoch_steps else full
+    return _sources.epoch_length(
+        len(self.x_train), self.batch_size, self.epoch_steps
+    )
 
   @property
   def x_shape(self):

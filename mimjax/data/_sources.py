@@ -100,6 +100,16 @@ class GMMSource:
     return (m[:, 0] + np.log(np.exp(log_comp - m).mean(1)))
 
 
+def epoch_length(num_examples, batch_size, epoch_steps):
+  """Steps per epoch: one pass (N // B), or `epoch_steps` if smaller and > 0.
+
+  A shorter "epoch" is a random subset of the training set without
+  replacement, so small-budget runs validate, log and checkpoint more often.
+  """
+  full = num_examples // batch_size
+  return min(epoch_steps, full) if epoch_steps else full
+
+
 @dataclasses.dataclass(frozen=True)
 class ArraySource:
   """A fixed training array, reshuffled every epoch on device (drop-last)."""

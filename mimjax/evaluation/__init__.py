@@ -7,12 +7,14 @@ from mimjax.evaluation._latent import latent_summaries
 from mimjax.evaluation._sentences import evaluate_sentence_model
 from mimjax.evaluation._sentences import posterior_terms
 from mimjax.evaluation._sentences import reconstruct
+from mimjax.evaluation._tzk import evaluate_tzk
 
 __all__ = (
     "encode_dataset",
     "evaluate_image_model",
     "evaluate_latent_model",
     "evaluate_sentence_model",
+    "evaluate_tzk",
     "latent_summaries",
     "posterior_terms",
     "reconstruct",

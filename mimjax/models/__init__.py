@@ -27,6 +27,10 @@ from mimjax.models._pixelcnn import PixelCNNDecoder
 from mimjax.models._pixelcnn import sample as pixelcnn_sample
 from mimjax.models._sentence import GRU
 from mimjax.models._sentence import SentenceVAE
+from mimjax.models._tzk import KnowledgeType
+from mimjax.models._tzk import TzK
+from mimjax.models._tzk import add_knowledge
+from mimjax.models._tzk import knowledge_key
 
 __all__ = (
     "ActNormParams",
@@ -39,12 +43,16 @@ __all__ = (
     "GatedDense",
     "Glow",
     "HierarchicalVAE",
+    "KnowledgeType",
     "LatentVariableModel",
     "MLPConditional",
     "PixelCNNDecoder",
     "SentenceVAE",
+    "TzK",
+    "add_knowledge",
     "conv2d",
     "generate_sentences",
+    "knowledge_key",
     "mlp_model",
     "pixelcnn_sample",
 )

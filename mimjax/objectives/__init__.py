@@ -12,6 +12,8 @@ from mimjax.objectives._latent import PosteriorMoments
 from mimjax.objectives._latent import decoder_terms
 from mimjax.objectives._latent import encoder_terms
 from mimjax.objectives._latent import make_loss_fn
+from mimjax.objectives._tzk import SAMPLINGS as TZK_SAMPLINGS
+from mimjax.objectives._tzk import make_tzk_loss_fn
 
 __all__ = (
     "DECODER_SAMPLES",
@@ -19,7 +21,9 @@ __all__ = (
     "LatentTerms",
     "MODEL_PRIOR",
     "PosteriorMoments",
+    "TZK_SAMPLINGS",
     "decoder_terms",
     "encoder_terms",
     "make_loss_fn",
+    "make_tzk_loss_fn",
 )

@@ -14,10 +14,13 @@ def learning_rate_schedule(config, steps_per_epoch):
       thesis's toy experiments, stepped once per epoch as in the authors'
       code: with e = epoch + 1 and w = warmup_epochs,
       lr(e) = lr * sqrt(w) * min(e * w^-1.5, e^-0.5) (peaks at lr when e = w).
-    * "linear_warmup": linear from 0 to lr over warmup_epochs, then constant.
+    * "linear_warmup": linear from 0 to lr over `warmup_steps` optimiser
+      steps if the config sets it (> 0), else over warmup_epochs epochs; then
+      constant.
 
   Args:
-    config: ConfigDict with `learning_rate`, `schedule`, `warmup_epochs`.
+    config: ConfigDict with `learning_rate`, `schedule`, `warmup_epochs`
+      and optionally `warmup_steps`.
     steps_per_epoch: optimiser steps per epoch.
 
   Returns:
@@ -36,9 +39,10 @@ def learning_rate_schedule(config, steps_per_epoch):
 
     return noam
   if config.schedule == "linear_warmup":
-    if w <= 0:
+    warmup_steps = config.get("warmup_steps", 0) or w * steps_per_epoch
+    if warmup_steps <= 0:
       return optax.constant_schedule(lr)
-    return optax.linear_schedule(0.0, lr, w * steps_per_epoch)
+    return optax.linear_schedule(0.0, lr, int(warmup_steps))
   raise ValueError(
       f"unknown schedule {config.schedule!r}; use 'constant', 'noam' or "
       "'linear_warmup'"
