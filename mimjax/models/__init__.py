@@ -6,7 +6,8 @@ A model is a `LatentVariableModel` (or any Flax module with the same methods):
 `HierarchicalVAE` is the two-level convHVAE / PixelHVAE of the image chapter;
 `SentenceVAE` the GRU sentence auto-encoder of the sentence chapter, with
 `generate_sentences` its compiled decoding loop. `Glow` is the multi-scale
-normalising flow (to_latent / to_data / log_prob) of the flow chapter.
+normalising flow (to_latent / to_data / log_prob) of the flow chapter and
+`TzK` its knowledge-conditioned model.
 """
 
 from mimjax.models._conv import Conv
