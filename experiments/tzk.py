@@ -274,6 +274,8 @@ def run(config, workdir):
         flow_params=load_flow_params(config, config.flow_workdir),
         train_flow=False, max_epochs=tc.conditional_max_epochs,
     )
+  # Check the knowledge types on the data before the flow phase trains.
+  data.make_flow_source(config.data, batch_size=tc.batch_size)
   flow_dir = os.path.join(workdir, "flow")
   flow = run_phase(config, flow_dir, with_knowledge=False, flow_params=None,
                    train_flow=True, max_epochs=tc.max_epochs)

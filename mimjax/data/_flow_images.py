@@ -430,7 +430,8 @@ def make_flow_source(data_config, *, batch_size):
 
   Raises:
     ValueError: an unknown or repeated dataset (lists `FLOW_DATASETS`), bad
-      `num_validation` or knowledge types, or a filter that keeps nothing.
+      `num_validation` or knowledge types, a knowledge type that matches no
+      training image, or a filter that keeps nothing.
   """
   cfg = data_config
   datasets = tuple(cfg.datasets)
@@ -505,6 +506,15 @@ def make_flow_source(data_config, *, batch_size):
     fields[f"x_{split}"], fields[f"y_{split}"] = x, y
     fields[f"dataset_{split}"] = ids
     fields[f"e_{split}"] = knowledge_matrix(ids, y, datasets, knowledge)
+  absent = [
+      name for name, count in zip(knowledge, fields["e_train"].sum(axis=0))
+      if count == 0
+  ]
+  if absent:
+    raise ValueError(
+        f"knowledge types {absent} match no training image of {datasets} "
+        "(a class label that does not occur?); a type needs positive examples"
+    )
   return FlowImageSource(
       **fields,
       batch_size=batch_size,

@@ -306,11 +306,6 @@ def test_config_argument_typo_is_an_error():
     tzk_common.base(("mnist",), ("mnist:3",), arg="quik")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=_TrainingStarted,
-    reason="library bug: two_phase checks data.knowledge only when the "
-    "conditional phase builds its source, after the flow phase trained",
-)
 def test_two_phase_checks_knowledge_before_the_flow_phase(tmp_path, data_dir,
                                                           no_training):
   config = _config(data_dir)
@@ -319,11 +314,6 @@ def test_two_phase_checks_knowledge_before_the_flow_phase(tmp_path, data_dir,
     tzk.run(config, str(tmp_path))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=_TrainingStarted,
-    reason="library bug: a class no image has ('mnist:11') is accepted and "
-    "trained as a knowledge type with no positive examples",
-)
 def test_knowledge_type_of_an_absent_class_is_rejected(tmp_path, data_dir,
                                                        no_training):
   config = _config(data_dir, "end_to_end")
