@@ -180,7 +180,7 @@ def _make_plots(config, workdir, model, params, test):
       _to_images(_interpolation(model, params, corners,
                                 ec.interpolation_steps)),
       os.path.join(plots, "interpolation.png"), ncols=ec.interpolation_steps,
-      title=f"{names}: bilinear interpolation in z between 4 test images",
+      title="interpolation in z",
   )
   common.plot_validation_curve(config, workdir, label="val loss (bits/dim)")
 
