@@ -91,8 +91,9 @@ def load_flow_params(config, flow_workdir):
   finished = common.finished_results(flow_workdir)
   if finished is None:
     raise FileNotFoundError(
-        f"no finished flow run in {flow_workdir} ({os.path.join(flow_workdir, 'results.json')} "
-        "is missing): train it first with the same config and ':flow', "
+        f"no finished flow run in {flow_workdir} "
+        f"({os.path.join(flow_workdir, 'results.json')} is missing): train "
+        "it first with the same config and ':flow', "
         f"--workdir={flow_workdir}"
     )
   model = build_model(config, ())
@@ -103,7 +104,9 @@ def load_flow_params(config, flow_workdir):
       model, optimizer, jnp.zeros((1, *model.event_shape)), seed=config.seed,
       num_seeds=1,
   )
-  checkpointer = training.Checkpointer(os.path.join(flow_workdir, "checkpoints"))
+  checkpointer = training.Checkpointer(
+      os.path.join(flow_workdir, "checkpoints")
+  )
   try:
     state = checkpointer.restore_latest(template)
   finally:
@@ -174,7 +177,8 @@ def _make_plots(config, workdir, model, params, test):
         title=f"t ~ p(t | e = 1) for {name}, {ec.gibbs_steps} Gibbs sweeps",
     )
   corners = data.uniform_dequantize(
-      jax.random.fold_in(key, 0), jnp.asarray(_corner_images(test, len(test["x"])))
+      jax.random.fold_in(key, 0),
+      jnp.asarray(_corner_images(test, len(test["x"]))),
   )
   plotting.image_grid(
       _to_images(_interpolation(model, params, corners,

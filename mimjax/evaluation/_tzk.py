@@ -1,4 +1,4 @@
-"""Bits/dim of a trained TzK model: its prior and its conditionals (App. G.2.3)."""
+"""Bits/dim of a trained TzK model: its prior and conditionals (App. G.2.3)."""
 
 import jax
 import jax.numpy as jnp

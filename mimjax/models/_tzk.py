@@ -42,12 +42,12 @@ def _bounded_log_scale(raw):
 
 
 def _log_normal(x, mu, log_sigma):
-  """log N(x; mu, diag(exp(2 log_sigma))) over the last axis, `[B, d]` -> `[B]`."""
+  """log N(x; mu, diag(exp(2 log_sigma))) of `[B, d]` rows -> `[B]`."""
   return distributions.diag_gaussian(mu, jnp.exp(log_sigma)).log_prob(x)
 
 
 def _actnorm(x):
-  """Data-initialised ActNorm on a regressor input (zero mean, unit variance)."""
+  """Data-initialised ActNorm of a regressor input (zero mean, unit var)."""
   return _glow.ActNormParams()(x).inverse(x)
 
 
@@ -63,9 +63,9 @@ class _Conv3x3(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    init = (
-        nn.initializers.zeros if self.zero_init else nn.initializers.lecun_normal()
-    )
+    init = nn.initializers.lecun_normal()
+    if self.zero_init:
+      init = nn.initializers.zeros
     return _conv.Conv(
         self.features, 3, stride=self.stride, padding=1, kernel_init=init
     )(x)
@@ -314,7 +314,9 @@ class TzK(nn.Module):
   knowledge_config: dict = None
 
   def setup(self):
-    self.t_flow = _glow.Glow(event_shape=tuple(self.event_shape), **(self.flow or {}))
+    self.t_flow = _glow.Glow(
+        event_shape=tuple(self.event_shape), **(self.flow or {})
+    )
     latent_dim = int(np.prod(self.event_shape))
     self.types = {
         knowledge_key(name): KnowledgeType(
@@ -420,7 +422,11 @@ class TzK(nn.Module):
     return stack(log_q), stack(log_k), stack(log_dec)
 
   def conditional_log_prob(self, key, t, index):
-    """log p(t | e^i = 1, c^i), c^i ~ q(c^i | e^i = 1, t) (App. G.2.3), `[B]`."""
+    """log p(t | e^i = 1, c^i), c^i ~ q(c^i | e^i = 1, t) (App. G.2.3): `[B]`.
+
+    The thesis's evaluation of a conditional; see `conditional_log_prob_is`
+    for a likelihood of t alone.
+    """
     k = self.type_of(index)
     e = jnp.ones((t.shape[0],), t.dtype)
     z, log_det, _ = self.flow_log_prob(t)

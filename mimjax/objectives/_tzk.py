@@ -1,12 +1,11 @@
 """TzK objective: samples from M_S (eq G.1) -> the loss of eq G.2."""
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mimjax import losses
+from mimjax import metrics
 from mimjax.data import _dequantize
 
 # How the training samples of eq G.1 are drawn:
@@ -17,11 +16,6 @@ from mimjax.data import _dequantize
 #                 no wasted branch when seeds are vmapped).
 #   "encoder":    encoder samples only (the App. G.2.1 alternative).
 SAMPLINGS = ("mixture", "stratified", "encoder")
-
-
-def _to_bits_per_dim(nats, num_dims, num_bits):
-  """Per-example nats of a dequantised density -> discrete bits/dim bound."""
-  return (nats / num_dims + num_bits * math.log(2.0)) / math.log(2.0)
 
 
 def make_tzk_loss_fn(model, *, sampling="mixture", train_flow=True,
@@ -47,10 +41,15 @@ def make_tzk_loss_fn(model, *, sampling="mixture", train_flow=True,
     "flow_bpd" (the t-flow's bits/dim on the encoder rows).
   """
   if sampling not in SAMPLINGS:
-    raise ValueError(f"unknown TzK sampling {sampling!r}; use one of {SAMPLINGS}")
+    raise ValueError(
+        f"unknown TzK sampling {sampling!r}; use one of {SAMPLINGS}"
+    )
   num_dims = int(np.prod(model.event_shape))
   num_types = len(model.knowledge)
-  to_bpd = lambda nats: _to_bits_per_dim(nats, num_dims, num_bits)
+  # Per-example nats to minimise -> bits/dim (`metrics.bits_per_dim`).
+  to_bpd = lambda nats: metrics.bits_per_dim(
+      -nats, num_dims, num_bits=num_bits
+  )
 
   def freeze(params):
     if train_flow:
