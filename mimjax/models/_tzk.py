@@ -172,7 +172,11 @@ def _log_bernoulli(logits, e):
 
 
 def _select(e, pair):
-  """Per row, the e = 1 entry of a pair of `[B, ...]` arrays where e is 1."""
+  """Per row, the e = 1 entry of a pair of `[B, ...]` arrays where e is 1.
+
+  The e = 0 and e = 1 networks (App. G.1's separate weights) both run on
+  every row; under jit and vmap a data-dependent branch would run both too.
+  """
   off, on = pair
   mask = jnp.reshape(e, (-1,) + (1,) * (on.ndim - 1)) > 0.5
   return jnp.where(mask, on, off)
