@@ -37,7 +37,11 @@ def time_step(prior, loss):
   k = _K.value if prior == "vamp" else 0
   model = models.HierarchicalVAE(
       vamp_pseudo_inputs=k,
-      pseudo_input_init=distributions.data_initializer(x[:k]) if k else None,
+      # K pseudo-inputs from K images of the same kind (K may exceed B).
+      pseudo_input_init=distributions.data_initializer(
+          (jax.random.uniform(jax.random.fold_in(key, 1), (k, 28, 28, 1))
+           < 0.13) * 1.0
+      ) if k else None,
   )
   loss_fn = objectives.make_loss_fn(
       model, loss=loss, latent_anchor=objectives.MODEL_PRIOR
