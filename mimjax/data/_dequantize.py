@@ -1,9 +1,9 @@
 """Uniform dequantisation of discrete gray levels (jax only)."""
 
-import numbers
-
 import jax
 import jax.numpy as jnp
+
+from mimjax.metrics import _bits
 
 
 def uniform_dequantize(key, x, *, num_bits=8):
@@ -37,12 +37,7 @@ def uniform_dequantize(key, x, *, num_bits=8):
     L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of
     generative models", ICLR 2016.
   """
-  if (
-      isinstance(num_bits, bool)
-      or not isinstance(num_bits, numbers.Integral)
-      or num_bits < 1
-  ):
-    raise ValueError(f"num_bits must be a positive integer, got {num_bits!r}")
+  _bits.check_positive_integer("num_bits", num_bits)
   x = jnp.asarray(x)
   dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
   u = jax.random.uniform(key, x.shape, dtype)  # [...] in [0, 1)

@@ -6,6 +6,16 @@ import numbers
 import jax.numpy as jnp
 
 
+def check_positive_integer(name, value):
+  """Raises ValueError naming `name` unless `value` is an int >= 1."""
+  if (
+      isinstance(value, bool)
+      or not isinstance(value, numbers.Integral)
+      or value < 1
+  ):
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def bits_per_dim(log_prob, num_dims, *, num_bits=8):
   """Discrete bits/dim bound from the density of dequantised, rescaled data.
 
@@ -41,13 +51,8 @@ def bits_per_dim(log_prob, num_dims, *, num_bits=8):
     L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of
     generative models", ICLR 2016.
   """
-  for name, value in (("num_dims", num_dims), ("num_bits", num_bits)):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-      raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  check_positive_integer("num_dims", num_dims)
+  check_positive_integer("num_bits", num_bits)
   log_prob = jnp.asarray(log_prob)
   nats_per_image = -log_prob + num_dims * num_bits * math.log(2.0)
   return nats_per_image / (num_dims * math.log(2.0))
