@@ -1,0 +1,158 @@
+"""The PyTorch baseline on this machine: a convHVAE step and IS-NLL chunk.
+
+An independent PyTorch re-implementation of the authors' convHVAE_2level
+(reference digest Sec. 2.2: gated convolutions / gated dense layers, the same
+layer sizes as `mimjax.models.HierarchicalVAE`) and of its VAE loss with a
+standard or VampPrior (K = 500) p(z2), timed the way the reference runs it:
+NCHW float32, batch 100, Adam, `torch.set_num_threads(--threads)`. It also
+times one reference IS-NLL chunk (the image replicated 100 times, the whole
+VAE loss including the VampPrior's K encoder passes; S = 5000 is 50 such
+chunks per image). It is the yardstick for `benchmarks/image_step.py` and
+`benchmarks/is_nll.py`; PyTorch is not a mimjax dependency:
+
+  pip install torch   # CPU build
+  python -m benchmarks.torch_reference_step --priors=standard,vamp
+"""
+
+import math
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_PRIORS = flags.DEFINE_list("priors", ["standard", "vamp"], "p(z2) kinds.")
+_BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
+_K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up).")
+_THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+
+# (in, out, kernel, stride, padding) of the two encoders' gated convolutions.
+_Q_Z2 = ((1, 32, 7, 1, 3), (32, 32, 3, 2, 1), (32, 64, 5, 1, 2),
+         (64, 64, 3, 2, 1), (64, 6, 3, 1, 1))
+_Q_Z1 = ((1, 32, 3, 1, 1), (32, 32, 3, 2, 1), (32, 64, 3, 1, 1),
+         (64, 64, 3, 2, 1), (64, 6, 3, 1, 1))
+
+
+def _build(torch, vamp):
+  """Returns (model, loss(x) -> [B] negative ELBO)."""
+  nn = torch.nn
+
+  class Gated(nn.Module):
+
+    def __init__(self, layer_h, layer_g):
+      super().__init__()
+      self.h, self.g = layer_h, layer_g
+
+    def forward(self, x):
+      return self.h(x) * torch.sigmoid(self.g(x))
+
+  def gated_conv(c_in, c_out, k, s, p):
+    return Gated(nn.Conv2d(c_in, c_out, k, s, p), nn.Conv2d(c_in, c_out, k, s, p))
+
+  def gated_dense(d_in, d_out):
+    return Gated(nn.Linear(d_in, d_out), nn.Linear(d_in, d_out))
+
+  def heads(d_in):
+    return nn.Linear(d_in, 40), nn.Sequential(nn.Linear(d_in, 40),
+                                              nn.Hardtanh(-6.0, 2.0))
+
+  class ConvHVAE(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.q_z2 = nn.Sequential(*[gated_conv(*c) for c in _Q_Z2])
+      self.q_z2_mean, self.q_z2_logvar = heads(294)
+      self.q_z1_x = nn.Sequential(*[gated_conv(*c) for c in _Q_Z1])
+      self.q_z1_z2 = gated_dense(40, 294)
+      self.q_z1_joint = gated_dense(588, 300)
+      self.q_z1_mean, self.q_z1_logvar = heads(300)
+      self.p_z1 = nn.Sequential(gated_dense(40, 300), gated_dense(300, 300))
+      self.p_z1_mean, self.p_z1_logvar = heads(300)
+      self.p_x_z1, self.p_x_z2 = gated_dense(40, 300), gated_dense(40, 300)
+      self.p_x_joint = gated_dense(600, 784)
+      self.p_x_convs = nn.Sequential(
+          gated_conv(1, 64, 3, 1, 1),
+          *[gated_conv(64, 64, 3, 1, 1) for _ in range(3)],
+      )
+      self.p_x_logits = nn.Conv2d(64, 1, 1)
+      if vamp:
+        self.pseudo = nn.Linear(_K.value, 784, bias=False)
+
+    def posterior_top(self, x):
+      h = self.q_z2(x).flatten(1)
+      return self.q_z2_mean(h), self.q_z2_logvar(h)
+
+    def loss(self, x):
+      mean2, logvar2 = self.posterior_top(x)
+      z2 = mean2 + torch.exp(0.5 * logvar2) * torch.randn_like(mean2)
+      h = torch.cat([self.q_z1_x(x).flatten(1), self.q_z1_z2(z2)], 1)
+      h = self.q_z1_joint(h)
+      mean1, logvar1 = self.q_z1_mean(h), self.q_z1_logvar(h)
+      z1 = mean1 + torch.exp(0.5 * logvar1) * torch.randn_like(mean1)
+      h = self.p_z1(z2)
+      p_mean1, p_logvar1 = self.p_z1_mean(h), self.p_z1_logvar(h)
+      h = self.p_x_joint(torch.cat([self.p_x_z1(z1), self.p_x_z2(z2)], 1))
+      logits = self.p_x_logits(self.p_x_convs(h.view(-1, 1, 28, 28)))
+      log_px = -nn.functional.binary_cross_entropy_with_logits(
+          logits, x, reduction="none").flatten(1).sum(1)
+      normal = lambda z, m, lv: (-0.5 * (lv + (z - m) ** 2 / lv.exp())).sum(-1)
+      if vamp:
+        u = nn.functional.hardtanh(
+            self.pseudo(torch.eye(_K.value)), 0.0, 1.0).view(-1, 1, 28, 28)
+        u_mean, u_logvar = self.posterior_top(u)  # [K, 40]
+        log_pz2 = torch.logsumexp(
+            normal(z2[:, None], u_mean[None], u_logvar[None]), 1
+        ) - math.log(_K.value)
+      else:
+        log_pz2 = normal(z2, torch.zeros_like(z2), torch.zeros_like(z2))
+      kl = (normal(z1, mean1, logvar1) + normal(z2, mean2, logvar2)
+            - normal(z1, p_mean1, p_logvar1) - log_pz2)
+      return kl - log_px
+
+  return ConvHVAE()
+
+
+def _time(fn, steps):
+  for _ in range(2):
+    fn()
+  start = time.perf_counter()
+  for _ in range(steps):
+    fn()
+  return (time.perf_counter() - start) / steps
+
+
+def main(argv):
+  del argv
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    sys.exit("PyTorch is not installed: `pip install torch` (CPU build)")
+  torch.manual_seed(0)
+  torch.set_num_threads(_THREADS.value)
+  print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {_BATCH.value}, K = {_K.value}")
+  print("| prior | VAE step images/s | IS-NLL s per image at S = 5000 |")
+  print("| --- | --- | --- |")
+  for prior in _PRIORS.value:
+    model = _build(torch, prior == "vamp")
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+    x = (torch.rand(_BATCH.value, 1, 28, 28) < 0.13).float()
+
+    def step():
+      optimizer.zero_grad()
+      model.loss(x).mean().backward()
+      optimizer.step()
+
+    def is_chunk():
+      with torch.no_grad():
+        return model.loss(x[:1].expand(100, 1, 28, 28).contiguous())
+
+    step_s = _time(step, _STEPS.value)
+    chunk_s = _time(is_chunk, _STEPS.value)
+    print(f"| {prior} | {_BATCH.value / step_s:.1f} | {50 * chunk_s:.1f} |",
+          flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
