@@ -80,6 +80,9 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           patience=50,
           checkpoint_every=1,
           log_every=1,
+          # "epoch e step t/T | train loss" log line every this many steps
+          # (0: per-epoch lines only).
+          progress_every=100,
           eval_batch_size=100,
       )
   )
@@ -129,6 +132,7 @@ def apply_arg(config, arg):
       config.train.max_epochs = SMALL["epochs"]
       config.train.beta_warmup_epochs = 1
       config.train.patience = SMALL["epochs"]
+      config.train.progress_every = 10
       config.eval.nll_samples = SMALL["nll_samples"]
       config.eval.num_nll_examples = SMALL["nll_examples"]
       config.eval.num_train_features = SMALL["train_features"]
@@ -140,7 +144,7 @@ def apply_arg(config, arg):
       config.model.num_pseudo_inputs = 10
       config.train.update(
           batch_size=20, max_epochs=2, beta_warmup_epochs=1, patience=2,
-          eval_batch_size=20,
+          eval_batch_size=20, progress_every=1,
       )
       config.eval.update(
           nll_samples=10, nll_chunk=5, nll_batch=10, num_nll_examples=20,
