@@ -53,10 +53,33 @@ def _conv2d_fwd(x, w, stride, padding):
   return _xla_conv(x, w, stride, padding), (x, w)
 
 
+def _input_grad(x, w, stride, padding, dy):
+  """dx of `_xla_conv(x, w, stride, padding)` for the cotangent dy.
+
+  Stride 1: dx = dy (padded by k - 1 - padding) correlated with the kernel
+  flipped in space and with C and D swapped, an ordinary forward
+  convolution. The swapped kernel is materialised (optimization_barrier):
+  left to itself XLA folds the swap into the convolution's dimension labels
+  (`01oi`), which XLA:CPU's fast convolution library does not take inside a
+  `lax.scan` body, and its generic kernel is ~5x slower (BUILD_NOTES).
+  """
+  if stride != 1:
+    _, input_vjp = jax.vjp(lambda x: _xla_conv(x, w, stride, padding), x)
+    return input_vjp(dy)[0]
+  k_h, k_w = w.shape[:2]
+  w_swapped = jax.lax.optimization_barrier(
+      jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
+  )
+  return jax.lax.conv_general_dilated(
+      dy, w_swapped, (1, 1),
+      ((k_h - 1 - padding,) * 2, (k_w - 1 - padding,) * 2),
+      dimension_numbers=_DIMENSIONS,
+  )
+
+
 def _conv2d_bwd(stride, padding, residuals, dy):
   x, w = residuals
-  _, input_vjp = jax.vjp(lambda x: _xla_conv(x, w, stride, padding), x)
-  (dx,) = input_vjp(dy)
+  dx = _input_grad(x, w, stride, padding, dy)
   xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
   out_h, out_w = dy.shape[1:3]
   dy_flat = dy.reshape(-1, dy.shape[-1])  # [N H' W', D]
