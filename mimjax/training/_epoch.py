@@ -72,9 +72,10 @@ def make_epoch_fn(
   """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
 
   Inside one compiled program: `source.steps_per_epoch` optimiser steps under
-  `lax.scan`, each vmapped over the S seeds (batches `[S, B, ...]` sharded on
-  B over the `data` mesh); then the validation loss (beta = 1) of every seed,
-  and the early-stopping bookkeeping. Keys: seed i, epoch e, step t use
+  `lax.scan`, each vmapped over the S seeds (S = 1: run on the squeezed
+  state), batches `[S, B, ...]` sharded on B over the `data` mesh; then the
+  validation loss (beta = 1) of every seed, and the early-stopping
+  bookkeeping. Keys: seed i, epoch e, step t use
   fold_in(fold_in(fold_in(fold_in(key(seed), 1), i), e), t), so a resumed run
   replays exactly the data and noise of an uninterrupted one.
 
