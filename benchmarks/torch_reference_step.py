@@ -35,7 +35,7 @@ _Q_Z1 = ((1, 32, 3, 1, 1), (32, 32, 3, 2, 1), (32, 64, 3, 1, 1),
 
 
 def _build(torch, vamp):
-  """Returns (model, loss(x) -> [B] negative ELBO)."""
+  """Returns the convHVAE; its `loss(x)` is the `[B]` negative ELBO."""
   nn = torch.nn
 
   class Gated(nn.Module):
@@ -48,7 +48,8 @@ def _build(torch, vamp):
       return self.h(x) * torch.sigmoid(self.g(x))
 
   def gated_conv(c_in, c_out, k, s, p):
-    return Gated(nn.Conv2d(c_in, c_out, k, s, p), nn.Conv2d(c_in, c_out, k, s, p))
+    return Gated(nn.Conv2d(c_in, c_out, k, s, p),
+                 nn.Conv2d(c_in, c_out, k, s, p))
 
   def gated_dense(d_in, d_out):
     return Gated(nn.Linear(d_in, d_out), nn.Linear(d_in, d_out))
