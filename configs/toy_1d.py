@@ -18,7 +18,7 @@ from configs import toy_common
 
 def get_config(arg=""):
   config = toy_common.base()
-  config.sweep = dict(losses=["mim", "ce"], hidden=[10], latent_dim=[1])
+  config.sweep = dict(losses=("mim", "ce"), hidden=(10,), latent_dim=(1,))
   config.data.dim = 1
   config.data.means = ((-2.0,), (0.0,), (1.5,))
   config.data.std = 0.4
@@ -38,5 +38,5 @@ def get_config(arg=""):
   if "gaussian_priors" in tokens:
     config.model.prior_components = 1
   if "pretrain" in tokens:
-    config.sweep.losses = ["mim", "ce", "ce>mim", "mim>ce"]
+    config.sweep.losses = ("mim", "ce", "ce>mim", "mim>ce")
   return toy_common.apply_arg(config, arg, known=("gaussian_priors", "pretrain"))

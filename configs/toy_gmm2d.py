@@ -14,5 +14,5 @@ def get_config(arg=""):
   config = toy_common.base()
   config.plots.kinds = ["fig51", "sweep", "curves"]
   if arg == "quick":
-    config.sweep.hidden = [5, 50]
+    config.sweep.hidden = (5, 50)
   return toy_common.apply_arg(config, arg)

@@ -11,8 +11,8 @@ from configs import toy_common
 
 def get_config(arg=""):
   config = toy_common.base()
-  config.sweep.losses = ["mim_h", "vae_h"]
+  config.sweep.losses = ("mim_h", "vae_h")
   config.plots.kinds = ["fig51", "sweep", "curves"]
   if arg == "quick":
-    config.sweep.hidden = [5, 50]
+    config.sweep.hidden = (5, 50)
   return toy_common.apply_arg(config, arg)

@@ -37,8 +37,8 @@ from mimjax import training
 
 flags.adopt_module_key_flags(common)
 _SUMMARY_METRICS = (
-    "mi_ksg", "nll", "neg_elbo", "recon_err", "knn5_acc", "posterior_std",
-    "consistency_gap",
+    "mi_ksg", "nll", "neg_elbo", "recon_err", "recon_err_mean", "knn5_acc",
+    "posterior_std", "consistency_gap", "stop_epoch",
 )
 
 
@@ -78,6 +78,7 @@ def _train_stages(config, source, loss, model, anchor, rundir, mesh):
         workdir=stage_dir,
         mesh=mesh,
         init_params=init_params,
+        monitor_fn=evaluation.make_monitor_fn(model),
     )
     init_params = training.selected_params(state)
   return state
@@ -100,13 +101,24 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   selected = training.selected_params(state)
+  reasons = training.stop_reasons(state)
+  alarms = training.collapse_alarms(state)
   for i in range(config.num_seeds):
     params = jax.tree.map(lambda a, i=i: a[i], selected)
     key = jax.random.fold_in(jax.random.key(config.seed + 1), i)
     metrics, out = evaluation.evaluate_latent_model(
         model, params, test=test, train=train_sample, key=key, **config.eval
     )
-    metrics["best_epoch"] = int(state.best_epoch[i])
+    metrics.update(
+        best_epoch=int(state.best_epoch[i]),
+        # The epoch the seed stopped at (the last epoch trained when it ran
+        # to the cap) and why: "patience", "min_lr", "non_finite" or
+        # "max_epochs".
+        stop_epoch=int(state.stop_epoch[i]) or int(state.epoch),
+        stop_reason=reasons[i],
+        collapse_alarm=alarms[i] is not None,
+        collapse_kind=alarms[i],
+    )
     per_seed.append(metrics)
     if i == 0:
       arrays = _plot_arrays(model, params, source, test, out, anchor)
@@ -152,13 +164,18 @@ def _write_summary(runs, path):
   for run in runs:
     key = (run["loss"], run["hidden"], run["latent_dim"])
     groups.setdefault(key, []).append(run["metrics"])
-  header = "| loss | hidden | latent | " + " | ".join(_SUMMARY_METRICS) + " |"
-  lines = [header, "|" + " --- |" * (3 + len(_SUMMARY_METRICS))]
+  header = (
+      "| loss | hidden | latent | " + " | ".join(_SUMMARY_METRICS)
+      + " | collapse alarms |"
+  )
+  lines = [header, "|" + " --- |" * (4 + len(_SUMMARY_METRICS))]
   for (loss, hidden, latent), ms in sorted(groups.items()):
     cells = []
     for name in _SUMMARY_METRICS:
       values = np.array([m[name] for m in ms])
       cells.append(f"{values.mean():.3f} ± {values.std():.3f}")
+    alarms = sum(bool(m.get("collapse_alarm")) for m in ms)
+    cells.append(f"{alarms}/{len(ms)}")
     lines.append(f"| {loss} | {hidden} | {latent} | " + " | ".join(cells) + " |")
   with open(path, "w") as f:
     f.write(f"Mean ± std over {len(ms)} seeds per row.\n\n")

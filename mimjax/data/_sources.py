@@ -11,17 +11,20 @@ from mimjax.data import _local
 from mimjax.data import _pca
 
 
-def gmm_means(dim, num_components=5):
+def gmm_means(dim, num_components=5, offset_scale=1.0):
   """Component means of the thesis's GMM anchor (Sec. 4.2, 5.3.1).
 
   As in the authors' code: the first two coordinates place one component at
   the origin and the rest on the unit circle at angles 2 pi k / K,
   k = 0..K-2 (so the ring is not symmetric); coordinates 3..d hold the large
-  constant offsets linspace(-50, 50, K d) reshaped to [K, d].
+  constant offsets linspace(-50, 50, K d) reshaped to [K, d], times
+  `offset_scale` (1 = the authors' layout; 0.1 puts the components about 2
+  apart per coordinate instead of 20, against a component std of 0.25).
 
   Args:
     dim: data dimension d >= 2.
     num_components: K.
+    offset_scale: factor on the offsets of coordinates 3..d.
 
   Returns:
     `[K, d]` float32 means.
@@ -29,7 +32,7 @@ def gmm_means(dim, num_components=5):
   if dim < 2:
     raise ValueError(f"GMM anchor needs dim >= 2, got {dim}")
   k = num_components
-  means = np.linspace(-50.0, 50.0, k * dim).reshape(k, dim)
+  means = offset_scale * np.linspace(-50.0, 50.0, k * dim).reshape(k, dim)
   angles = 2 * np.pi * np.arange(k - 1) / k
   ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
   means[:, :2] = np.concatenate([np.zeros((1, 2)), ring], axis=0)
@@ -181,7 +184,9 @@ def make_source(config, *, batch_size):
     if config.get("means"):
       means = np.asarray(config.means, np.float32)
     else:
-      means = gmm_means(config.dim, config.num_components)
+      means = gmm_means(
+          config.dim, config.num_components, config.get("offset_scale", 1.0)
+      )
     return GMMSource(
         means=means,
         std=config.std,

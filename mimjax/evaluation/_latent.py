@@ -4,7 +4,8 @@ Conventions follow the thesis and the authors' code, with the NLL made an
 actual likelihood estimate:
   * z features are posterior *samples* z ~ q(z|x) (KSG MI and k-NN);
   * recon_err is the mean Euclidean distance between x and one decoder sample
-    x' ~ p(x|z), z ~ q(z|x) (Fig. 5.1's "reconstruction error");
+    x' ~ p(x|z), z ~ q(z|x) (Fig. 5.1's "reconstruction error", as the
+    authors compute it); recon_err_mean uses the decoder mean instead;
   * consistency_gap is R_MIM between p(x|z) p(z) and q(z|x) q(x) on encoder
     samples, with the importance-sampled log q(x);
   * nll is -log q(x) for the decoder marginal q(x) = E_{p(z)} p(x|z) (or the
@@ -67,6 +68,27 @@ def latent_summaries(model, params, x, key):
       "log_p_joint": terms.log_p_joint,
       "log_q_z_given_x": terms.log_q_z_given_x,
   }
+
+
+def make_monitor_fn(model):
+  """The posterior-collapse monitor of `model` for `training.train`.
+
+  Args:
+    model: `LatentVariableModel`-like Flax module (`objectives.encoder_terms`
+      applies).
+
+  Returns:
+    `monitor_fn(params, x, key)` -> `metrics.latent_health` of the codes of
+    the batch `x` `[N, *x_shape]` (jittable, one encoder pass).
+  """
+
+  def monitor_fn(params, x, key):
+    terms, _, q = objectives.encoder_terms(model, params, x, key)
+    return metrics.latent_health(
+        q.mean, q.stddev, terms.log_q_z_given_x, terms.log_p_z
+    )
+
+  return monitor_fn
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
@@ -147,6 +169,7 @@ def evaluate_latent_model(
       "nll_stderr": float(np.sqrt(np.mean(stderr**2) / len(stderr))),
       "neg_elbo": float(np.mean(out["neg_elbo"])),
       "recon_err": metrics.reconstruction_error(x_np, out["x_recon"]),
+      "recon_err_mean": metrics.reconstruction_error(x_np, out["x_mean"]),
       "posterior_std": metrics.posterior_std(out["z_std"]),
       "active_units": metrics.active_units(out["z_mean"]),
       # R_MIM (eq 3.16) on encoder samples with the IS estimate of log q(x):

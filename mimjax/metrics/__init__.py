@@ -3,7 +3,8 @@
 Host-side estimators (`ksg_mutual_information`, `kl_entropy`,
 `knn_accuracy` and the latent summaries) take numpy (or jax) arrays, run
 scipy / scikit-learn nearest-neighbour searches and return Python numbers.
-`logmeanexp` and `importance_sampled_log_likelihood` are pure jax and
+`logmeanexp`, `latent_health` (the posterior-collapse monitor's statistics)
+and `importance_sampled_log_likelihood` are pure jax and
 jit-compatible, as is `bits_per_dim` (the discrete bits/dim bound of a
 dequantised image density). The sentence metrics (`melbo_nll`, `elbo_nll`,
 `perplexity`, `bleu1`) and the question-answering ranking (`qa_scores`,
@@ -19,6 +20,7 @@ from mimjax.metrics._importance import importance_sampled_log_likelihood
 from mimjax.metrics._importance import logmeanexp
 from mimjax.metrics._knn import knn_accuracy
 from mimjax.metrics._ksg import ksg_mutual_information
+from mimjax.metrics._collapse import latent_health
 from mimjax.metrics._latent import active_units
 from mimjax.metrics._latent import consistency_gap
 from mimjax.metrics._latent import posterior_std
@@ -50,6 +52,7 @@ __all__ = (
     "knn_accuracy",
     "ksg_mutual_information",
     "latent_entropy_gaussian",
+    "latent_health",
     "logmeanexp",
     "mean_reciprocal_rank",
     "melbo_nll",

@@ -67,6 +67,7 @@ def mlp_model(
     prior="standard_normal",
     data_prior="marginal",
     vamp_pseudo_inputs=50,
+    init="flax",
 ):
   """Builds the low-dimensional models of thesis ch. 4-5 and App. B.
 
@@ -86,6 +87,8 @@ def mlp_model(
     prior: p(z): "standard_normal" (= the anchor), "gmm" or "vamp".
     data_prior: q(x): "marginal" (decoder marginal) or "gmm".
     vamp_pseudo_inputs: K for the VampPrior.
+    init: initialisation of the encoder and decoder MLPs, "flax" or "torch"
+      (the authors' U(+-1/sqrt(fan_in)); see `models.MLPConditional`).
 
   Returns:
     An uninitialised `LatentVariableModel`.
@@ -97,6 +100,7 @@ def mlp_model(
       activation=activation,
       min_scale=min_scale,
       num_components=num_components,
+      init=init,
   )
   encoder = mlp(out_dim=latent_dim, head=conditional)
   decoder = mlp(out_dim=x_dim, head=decoder_head)

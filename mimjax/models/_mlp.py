@@ -1,12 +1,46 @@
 """MLP conditional distributions: an input vector to p(out | in)."""
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from mimjax import distributions
 
 _ACTIVATIONS = {"tanh": nn.tanh, "swish": nn.swish, "relu": nn.relu}
 _HEADS = ("gaussian", "bernoulli", "gmm")
+INITS = ("flax", "torch")
+
+
+def _torch_uniform(fan_in):
+  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's nn.Linear default for
+  weights (kaiming_uniform with a = sqrt(5)) and biases."""
+  bound = fan_in**-0.5
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def _dense(features, *, name, init, fan_in):
+  """`nn.Dense` with the initialisation `init` names.
+
+  Args:
+    features: output width.
+    name: submodule name.
+    init: "flax" (LeCun normal weights, zero biases) or "torch"
+      (U(+-1/sqrt(fan_in)) weights and biases, as the authors' PyTorch code).
+    fan_in: input width (for "torch").
+
+  Returns:
+    An unbound `nn.Dense`.
+  """
+  if init == "flax":
+    return nn.Dense(features, name=name)
+  return nn.Dense(
+      features, name=name, kernel_init=_torch_uniform(fan_in),
+      bias_init=_torch_uniform(fan_in),
+  )
 
 
 class MLPConditional(nn.Module):
@@ -27,6 +61,9 @@ class MLPConditional(nn.Module):
     head: "gaussian", "bernoulli" or "gmm".
     min_scale: standard-deviation floor of Gaussian heads.
     num_components: mixture size for the "gmm" head.
+    init: parameter initialisation, "flax" (LeCun normal weights, zero
+      biases) or "torch" (U(+-1/sqrt(fan_in)) weights and biases, the
+      authors' PyTorch default; see `_dense`).
   """
 
   out_dim: int
@@ -36,6 +73,7 @@ class MLPConditional(nn.Module):
   head: str = "gaussian"
   min_scale: float = 1e-6
   num_components: int = 1
+  init: str = "flax"
 
   def setup(self):
     if self.activation not in _ACTIVATIONS:
@@ -45,26 +83,34 @@ class MLPConditional(nn.Module):
       )
     if self.head not in _HEADS:
       raise ValueError(f"unknown head {self.head!r}; use one of {_HEADS}")
+    if self.init not in INITS:
+      raise ValueError(f"unknown init {self.init!r}; use one of {INITS}")
 
   @nn.compact
   def __call__(self, inputs):
     """Returns the distribution for `inputs` of shape `[..., in_dim]`."""
     h = inputs
     act = _ACTIVATIONS[self.activation]
+
+    def layer(features, name, h):
+      return _dense(
+          features, name=name, init=self.init, fan_in=h.shape[-1]
+      )(h)
+
     for i in range(self.num_hidden_layers):
-      h = act(nn.Dense(self.hidden, name=f"hidden_{i}")(h))
+      h = act(layer(self.hidden, f"hidden_{i}", h))
     d = self.out_dim
     if self.head == "bernoulli":
-      return distributions.bernoulli(nn.Dense(d, name="logits")(h))
+      return distributions.bernoulli(layer(d, "logits", h))
     if self.head == "gaussian":
-      loc = nn.Dense(d, name="loc")(h)
-      raw = nn.Dense(d, name="raw_scale")(h)
+      loc = layer(d, "loc", h)
+      raw = layer(d, "raw_scale", h)
       scale = distributions.scale_from_raw(raw, min_scale=self.min_scale)
       return distributions.diag_gaussian(loc, scale)
     k = self.num_components
-    logits = nn.Dense(k, name="logits")(h)
+    logits = layer(k, "logits", h)
     shape = (*h.shape[:-1], k, d)
-    locs = jnp.reshape(nn.Dense(k * d, name="locs")(h), shape)
-    raw = jnp.reshape(nn.Dense(k * d, name="raw_scales")(h), shape)
+    locs = jnp.reshape(layer(k * d, "locs", h), shape)
+    raw = jnp.reshape(layer(k * d, "raw_scales", h), shape)
     scales = distributions.scale_from_raw(raw, min_scale=self.min_scale)
     return distributions.gaussian_mixture(logits, locs, scales)

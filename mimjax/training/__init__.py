@@ -21,13 +21,23 @@ from mimjax.training._optim import normalize_by_leaf_norm
 from mimjax.training._state import TrainState
 from mimjax.training._state import init_state
 from mimjax.training._state import selected_params
+from mimjax.training._stopping import CollapseRule
+from mimjax.training._stopping import StoppingRule
+from mimjax.training._stopping import collapse_alarms
+from mimjax.training._stopping import collapse_update
+from mimjax.training._stopping import stop_reasons
+from mimjax.training._stopping import stopping_update
 from mimjax.training._writer import MetricWriter
 
 __all__ = (
     "Checkpointer",
+    "CollapseRule",
     "MetricWriter",
+    "StoppingRule",
     "TrainState",
     "check_divisible",
+    "collapse_alarms",
+    "collapse_update",
     "data_sharding",
     "init_state",
     "learning_rate_schedule",
@@ -38,5 +48,7 @@ __all__ = (
     "put_global",
     "replicated",
     "selected_params",
+    "stop_reasons",
+    "stopping_update",
     "train",
 )

@@ -10,9 +10,12 @@ import optax
 
 from mimjax import losses
 from mimjax.training import _mesh
+from mimjax.training import _stopping
 
 # Stream ids folded into the run's base key: init uses 0 (see _state).
 _TRAIN_STREAM, _VALIDATION_STREAM = 1, 2
+# Stream folded into the validation key for the monitor's fixed noise.
+_MONITOR_STREAM = 10**6
 
 
 def _log_progress(epoch, step, steps, loss):
@@ -67,7 +70,11 @@ def make_epoch_fn(
     lr_decay_factor=1.0,
     lr_decay_patience=0,
     min_lr_scale=0.0,
+    min_delta=0.0,
+    min_epochs=0,
     progress_every=0,
+    monitor_fn=None,
+    collapse_rule=None,
 ):
   """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
 
@@ -94,8 +101,9 @@ def make_epoch_fn(
     seed: base seed of the run.
     num_seeds: S.
     beta_warmup_epochs: beta = min(1, (epoch + 1) / this) (ch. 4 warm-up).
-    patience: stop a seed after this many epochs without a validation
-      improvement; epochs inside the warm-up neither count nor set the best.
+    patience: stop a seed after this many epochs without validation
+      progress (`StoppingRule`); epochs inside the warm-up neither count nor
+      set the best.
     beta_warmup_steps: if > 0, beta rises per optimiser step instead,
       min(1, (global step + 1) / this) (the sVAE KL annealing of Sec. 7.2);
       `beta_warmup_epochs` is then ignored.
@@ -105,14 +113,26 @@ def make_epoch_fn(
     lr_decay_patience: see `lr_decay_factor`.
     min_lr_scale: stop a seed once its learning-rate factor falls below this
       (the sentence code stops at lr < 1e-8).
+    min_delta: relative validation improvement that counts as progress.
+    min_epochs: no seed stops by patience before this many epochs.
     progress_every: if > 0, log "epoch e step t/T loss" from inside the
       compiled epoch every this many steps (one host callback per such step;
       for epochs long enough to want it).
+    monitor_fn: optional `monitor_fn(params, x, key) -> dict of scalars`
+      (e.g. `objectives.make_monitor_fn`), run after validation on the first
+      validation chunk with a fixed key; its values are logged as
+      "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
+      (it must return "noise_share" and "posterior_std").
+    collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
 
   Returns:
     The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
     N examples), or a dict of such arrays holding "x" (passed to the loss as
-    the batch, e.g. images with their knowledge labels); metrics are `[S]` arrays plus `step_loss` `[steps, S]`.
+    the batch, e.g. images with their knowledge labels); metrics are `[S]`
+    arrays plus `step_loss` `[steps, S]`. A seed whose training or
+    validation loss is non-finite keeps its parameters of the epoch's start
+    and stops (reason "non_finite"); the caller decides whether the run goes
+    on.
   """
   base = jax.random.key(seed)
   train_key = jax.random.fold_in(base, _TRAIN_STREAM)
@@ -120,9 +140,14 @@ def make_epoch_fn(
   batch_sharding = _mesh.data_sharding(mesh, batch_axis=1)
   state_sharding = _mesh.replicated(mesh)
 
-  decays_lr = lr_decay_factor < 1.0
-  if decays_lr and lr_decay_patience < 1:
-    raise ValueError("lr_decay_factor < 1 needs lr_decay_patience >= 1")
+  rule = _stopping.StoppingRule(
+      patience=patience, min_delta=min_delta, min_epochs=min_epochs,
+      lr_decay_factor=lr_decay_factor, lr_decay_patience=lr_decay_patience,
+      min_lr_scale=min_lr_scale,
+  )
+  if collapse_rule is not None and monitor_fn is None:
+    raise ValueError("collapse_rule needs a monitor_fn")
+  monitor_key = jax.random.fold_in(validation_key, _MONITOR_STREAM)
 
   def beta_at(epoch, step):
     if beta_warmup_steps:
@@ -137,7 +162,7 @@ def make_epoch_fn(
     aux = dict(aux)
     collections = aux.pop("collections", {})
     updates, new_opt_state = optimizer.update(grads, opt_state, params)
-    if decays_lr:
+    if rule.decays_lr:
       updates = jax.tree.map(lambda u: u * lr_scale, updates)
     # Non-trainable collections (BatchNorm statistics) get zero gradients,
     # hence zero updates; their new values come from the forward pass.
@@ -225,36 +250,65 @@ def make_epoch_fn(
     val = _over_seeds(validation_loss, num_seeds, (0, None))(
         params, validation_x
     )
+    # A seed with a non-finite loss goes back to its parameters of the
+    # epoch's start and stops.
+    finite = jnp.all(jnp.isfinite(aux["loss"]), axis=0) & jnp.isfinite(val)
+    params = _where_seed(finite, params, state.params)
+    opt_state = _where_seed(finite, opt_state, state.opt_state)
     # Epochs that end inside the warm-up neither count nor set the best.
-    eligible = beta_at(epoch, source.steps_per_epoch - 1) >= 1.0
-    improved = active & eligible & (val < state.best_val)
-    bad_epochs = jnp.where(
-        improved, 0, state.bad_epochs + (active & eligible).astype(jnp.int32)
+    decision = _stopping.stopping_update(
+        rule,
+        epoch=epoch + 1,
+        val=val,
+        eligible=beta_at(epoch, source.steps_per_epoch - 1) >= 1.0,
+        active=active,
+        finite=finite,
+        best_val=state.best_val,
+        stop_ref=state.stop_ref,
+        bad_epochs=state.bad_epochs,
+        lr_scale=state.lr_scale,
+        stopped=state.stopped,
+        stop_reason=state.stop_reason,
+        stop_epoch=state.stop_epoch,
     )
-    lr_scale = state.lr_scale
-    if decays_lr:
-      decay = (
-          active
-          & eligible
-          & ~improved
-          & (bad_epochs % lr_decay_patience == 0)
+    improved = decision.pop("improved")
+    metrics = {}
+    if monitor_fn is not None:
+      first_chunk = jax.tree.map(
+          lambda a: a[0],
+          validation_x if isinstance(validation_x, dict)
+          else {"x": validation_x},
       )
-      lr_scale = jnp.where(decay, lr_scale * lr_decay_factor, lr_scale)
+      monitor = _over_seeds(
+          lambda p, chunk: monitor_fn(p, chunk["x"], monitor_key),
+          num_seeds, (0, None),
+      )(params, first_chunk)
+      metrics.update({f"monitor/{k}": v for k, v in monitor.items()})
+      if collapse_rule is not None:
+        decision.update(_stopping.collapse_update(
+            collapse_rule,
+            epoch=epoch + 1,
+            noise_share=monitor["noise_share"],
+            posterior_std=monitor["posterior_std"],
+            collapse_count=state.collapse_count,
+            collapse_kind=state.collapse_kind,
+            collapse_epoch=state.collapse_epoch,
+        ))
+        metrics["monitor/collapse_alarm"] = (
+            decision["collapse_kind"] != _stopping.HEALTHY
+        ).astype(jnp.float32)
     new_state = state.replace(
         epoch=epoch + 1,
         params=params,
         opt_state=opt_state,
         best_params=_where_seed(improved, params, state.best_params),
-        best_val=jnp.where(improved, val, state.best_val),
         best_epoch=jnp.where(improved, epoch + 1, state.best_epoch),
-        bad_epochs=bad_epochs,
-        stopped=(
-            state.stopped | (bad_epochs >= patience) | (lr_scale < min_lr_scale)
-        ),
-        lr_scale=lr_scale,
+        **decision,
     )
-    metrics = {f"train/{k}": jnp.mean(v, axis=0) for k, v in aux.items()}
-    metrics["train/lr_scale"] = lr_scale
+    metrics.update(
+        {f"train/{k}": jnp.mean(v, axis=0) for k, v in aux.items()}
+    )
+    metrics["train/lr_scale"] = new_state.lr_scale
     metrics["val/loss"] = val
     metrics["step_loss"] = aux["loss"]
     return new_state, metrics

@@ -13,6 +13,7 @@ from mimjax.training import _epoch
 from mimjax.training import _mesh
 from mimjax.training import _optim
 from mimjax.training import _state
+from mimjax.training import _stopping
 from mimjax.training import _writer
 
 
@@ -37,16 +38,36 @@ def _validation_chunks(x, chunk_size, mesh):
   return _mesh.put_global(chunks, _mesh.data_sharding(mesh, batch_axis=1))
 
 
-def _first_non_finite(step_loss, epoch, steps_per_epoch):
-  bad = np.argwhere(~np.isfinite(step_loss))
+def _first_non_finite(step_loss, seeds, epoch, steps_per_epoch):
+  """Names the first non-finite step of the `[S]` mask `seeds`, or None."""
+  bad = np.argwhere(~np.isfinite(step_loss) & seeds[None, :])
   if not len(bad):
-    return None
+    return f"non-finite validation loss at epoch {epoch + 1}"
   step, seed = bad[0]
   return (
       f"non-finite training loss at epoch {epoch + 1}, step {step} of the "
       f"epoch (global step {epoch * steps_per_epoch + step}), seed index "
       f"{seed}"
   )
+
+
+def _collapse_rule(config, monitor_fn):
+  if monitor_fn is None:
+    return None
+  return _stopping.CollapseRule(**dict(config.get("monitor") or {}))
+
+
+def _log_new_alarms(workdir, epoch, previous_alarm, state):
+  """One line per seed whose collapse alarm fired at this epoch."""
+  kinds = _stopping.collapse_alarms(state)
+  for seed in np.flatnonzero(
+      (np.asarray(state.collapse_kind) != 0) & (previous_alarm == 0)
+  ):
+    logging.warning(
+        "%s epoch %d: %s-collapse alarm for seed %d (most of the latent "
+        "variance is posterior noise; see monitor/* in metrics.jsonl).",
+        os.path.basename(workdir), epoch, kinds[seed], seed,
+    )
 
 
 def _format_eta(seconds):
@@ -64,27 +85,34 @@ def train(
     mesh,
     init_params=None,
     eval_loss_fn=None,
+    monitor_fn=None,
 ):
   """Trains `config.num_seeds` seeds of `model` until early stopping.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` if there is
-  one, continuing the same data order and noise. A non-finite loss raises
-  FloatingPointError naming the step; the last good checkpoint is kept.
+  one, continuing the same data order and noise. A seed whose loss turns
+  non-finite stops (its earlier best model is kept) while the others go on;
+  when every seed still training does so, FloatingPointError names the step
+  and the last good checkpoint is kept.
 
   Args:
     model: Flax module (`init(key, x)`).
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
     source: device data source.
     config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`; the
-      optional `train.beta_warmup_steps`, `train.lr_decay_factor`,
+      optional `train.min_delta`, `train.min_epochs`,
+      `train.beta_warmup_steps`, `train.lr_decay_factor`,
       `train.lr_decay_patience`, `train.min_lr_scale` and
-      `train.progress_every` are passed to
-      `make_epoch_fn`.
+      `train.progress_every` are passed to `make_epoch_fn`; an optional
+      `monitor` section (`max_noise_share`, `scale_std`, `checks`) sets the
+      `CollapseRule` of the collapse alarm when `monitor_fn` is given.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
     init_params: optional `[S, ...]` starting parameters (see `init_state`);
       ignored when resuming from a checkpoint.
     eval_loss_fn: validation loss (default `loss_fn`; see `make_epoch_fn`).
+    monitor_fn: optional latent monitor (see `make_epoch_fn`), e.g.
+      `objectives.make_monitor_fn(model)`.
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
@@ -132,26 +160,44 @@ def train(
       lr_decay_factor=tc.get("lr_decay_factor", 1.0),
       lr_decay_patience=tc.get("lr_decay_patience", 0),
       min_lr_scale=tc.get("min_lr_scale", 0.0),
+      min_delta=tc.get("min_delta", 0.0),
+      min_epochs=tc.get("min_epochs", 0),
       progress_every=tc.get("progress_every", 0),
+      monitor_fn=monitor_fn,
+      collapse_rule=_collapse_rule(config, monitor_fn),
   )
   samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()
   try:
     while int(state.epoch) < tc.max_epochs and not bool(jnp.all(state.stopped)):
       epoch = int(state.epoch)
+      was_active = ~np.asarray(state.stopped)
+      previous_alarm = np.asarray(state.collapse_kind)
       state, metrics = epoch_fn(state, validation_x)
       metrics = jax.device_get(metrics)
-      error = _first_non_finite(
-          metrics.pop("step_loss"), epoch, source.steps_per_epoch
+      step_loss = metrics.pop("step_loss")
+      failed = np.asarray(
+          (state.stop_reason == _stopping.NON_FINITE)
+          & (state.stop_epoch == epoch + 1)
       )
-      if error:
-        last = checkpointer.latest_epoch()
-        kept = (
-            "no checkpoint was written yet"
-            if last is None
-            else f"the last good checkpoint (epoch {last}) is kept"
+      if failed.any():
+        error = _first_non_finite(
+            step_loss, failed, epoch, source.steps_per_epoch
         )
-        raise FloatingPointError(f"{error} in {workdir}; {kept}")
+        if np.all(failed[was_active]):
+          last = checkpointer.latest_epoch()
+          kept = (
+              "no checkpoint was written yet"
+              if last is None
+              else f"the last good checkpoint (epoch {last}) is kept"
+          )
+          raise FloatingPointError(f"{error} in {workdir}; {kept}")
+        logging.warning(
+            "%s: %s; seeds %s stop there (their best models are kept), the "
+            "others go on.", os.path.basename(workdir), error,
+            np.flatnonzero(failed).tolist(),
+        )
+      _log_new_alarms(workdir, epoch + 1, previous_alarm, state)
       done = epoch + 1 == tc.max_epochs or bool(np.all(state.stopped))
       checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)

@@ -23,6 +23,15 @@ class TrainState:
     stopped: `[S]` bool, seed finished by early stopping (frozen).
     lr_scale: `[S]` float32 factor on every update (1 until a plateau
       decay; see `make_epoch_fn`).
+    stop_ref: `[S]` validation loss at the last epoch that made progress
+      (`training.StoppingRule`).
+    stop_reason: `[S]` int32 code of why a seed stopped (0 = running; see
+      `training.stop_reasons`).
+    stop_epoch: `[S]` epoch a seed stopped at (0 = running).
+    collapse_count: `[S]` consecutive collapsed monitor checks.
+    collapse_kind: `[S]` int32 alarm (0 = none; see
+      `training.collapse_alarms`).
+    collapse_epoch: `[S]` epoch the current alarm first fired (0 = none).
   """
 
   epoch: jax.Array
@@ -34,6 +43,12 @@ class TrainState:
   bad_epochs: jax.Array
   stopped: jax.Array
   lr_scale: jax.Array
+  stop_ref: jax.Array
+  stop_reason: jax.Array
+  stop_epoch: jax.Array
+  collapse_count: jax.Array
+  collapse_kind: jax.Array
+  collapse_epoch: jax.Array
 
   @property
   def num_seeds(self):
@@ -72,6 +87,8 @@ def init_state(
       raise ValueError("init_params do not match the model's parameters")
     params = jax.tree.map(jnp.asarray, init_params)
   opt_state = jax.vmap(optimizer.init)(params)
+  # A fresh array per field: the epoch program donates the state.
+  zeros = lambda: jnp.zeros((num_seeds,), jnp.int32)
   return TrainState(
       epoch=jnp.zeros((), jnp.int32),
       params=params,
@@ -82,6 +99,12 @@ def init_state(
       bad_epochs=jnp.zeros((num_seeds,), jnp.int32),
       stopped=jnp.zeros((num_seeds,), bool),
       lr_scale=jnp.ones((num_seeds,), jnp.float32),
+      stop_ref=jnp.full((num_seeds,), jnp.inf, jnp.float32),
+      stop_reason=zeros(),
+      stop_epoch=zeros(),
+      collapse_count=zeros(),
+      collapse_kind=zeros(),
+      collapse_epoch=zeros(),
   )
 
 

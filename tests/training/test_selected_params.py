@@ -17,6 +17,14 @@ def test_falls_back_to_current_params_per_seed():
       bad_epochs=jnp.zeros(2, jnp.int32),
       stopped=jnp.zeros(2, bool),
       lr_scale=jnp.ones(2),
+      stop_ref=jnp.array([0.5, jnp.inf]),
+      **{
+          name: jnp.zeros(2, jnp.int32)
+          for name in (
+              "stop_reason", "stop_epoch", "collapse_count", "collapse_kind",
+              "collapse_epoch",
+          )
+      },
   )
   np.testing.assert_array_equal(
       training.selected_params(state)["w"], [[9.0, 9.0], [2.0, 2.0]]

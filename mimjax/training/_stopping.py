@@ -1,0 +1,190 @@
+"""Per-seed decisions after each validation pass: early stopping and the
+posterior-collapse alarm, as pure functions of `[S]` arrays.
+
+Both run inside the compiled epoch program and keep their counters in the
+`TrainState`, so a resumed run makes the same decisions as an uninterrupted
+one. The rules and the measurements behind their defaults are in
+BUILD_NOTES ("Early stopping" and "Posterior-collapse monitor").
+"""
+
+import dataclasses
+
+import jax.numpy as jnp
+
+# `TrainState.stop_reason` codes; a seed still running when the epoch cap
+# is reached reports "max_epochs" (see `stop_reasons`).
+RUNNING, PATIENCE, MIN_LR, NON_FINITE = 0, 1, 2, 3
+_REASON_NAMES = {
+    RUNNING: "max_epochs", PATIENCE: "patience", MIN_LR: "min_lr",
+    NON_FINITE: "non_finite",
+}
+# `TrainState.collapse_kind` codes.
+HEALTHY, POSTERIOR_COLLAPSE, SCALE_COLLAPSE = 0, 1, 2
+_COLLAPSE_NAMES = {
+    HEALTHY: None, POSTERIOR_COLLAPSE: "posterior", SCALE_COLLAPSE: "scale",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoppingRule:
+  """When a seed stops.
+
+  A validation loss v_e counts as progress when it beats the reference
+  r (the loss at the last progress) by a relative margin,
+  v_e < r - min_delta |r|; `patience` epochs without progress stop the seed,
+  but never before `min_epochs`. The best model (lowest v_e, any margin) is
+  kept separately. min_delta = 0 and min_epochs = 0 give classic patience.
+
+  Attributes:
+    patience: epochs without progress before a seed stops.
+    min_delta: relative improvement that counts as progress.
+    min_epochs: no seed stops before this many epochs.
+    lr_decay_factor: if < 1, multiply a seed's learning rate by this after
+      every `lr_decay_patience` consecutive epochs without progress (the
+      plateau schedule of Sec. 7.2).
+    lr_decay_patience: see `lr_decay_factor`.
+    min_lr_scale: stop a seed once its learning-rate factor falls below this.
+  """
+
+  patience: int
+  min_delta: float = 0.0
+  min_epochs: int = 0
+  lr_decay_factor: float = 1.0
+  lr_decay_patience: int = 0
+  min_lr_scale: float = 0.0
+
+  def __post_init__(self):
+    if self.patience < 1:
+      raise ValueError(f"patience must be >= 1, got {self.patience}")
+    if not 0.0 <= self.min_delta < 1.0:
+      raise ValueError(f"min_delta must be in [0, 1), got {self.min_delta}")
+    if self.lr_decay_factor < 1.0 and self.lr_decay_patience < 1:
+      raise ValueError("lr_decay_factor < 1 needs lr_decay_patience >= 1")
+
+  @property
+  def decays_lr(self):
+    return self.lr_decay_factor < 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CollapseRule:
+  """When the posterior-collapse alarm fires.
+
+  A check is *collapsed* when the mean noise share of the latent units
+  (`metrics.latent_health`) is at least `max_noise_share`: most of the
+  aggregate posterior's variance is posterior noise, so the codes carry
+  little about x. The alarm fires after `checks` consecutive collapsed
+  validation checks and names the kind: "posterior" (posterior std at least
+  `scale_std`: broad posteriors, q(z|x) ~ p(z)) or "scale" (narrow posteriors
+  whose means spread even less: the latent shrank onto the std floor).
+
+  Attributes:
+    max_noise_share: collapsed when mean noise share >= this.
+    scale_std: posterior std below this means scale collapse.
+    checks: consecutive collapsed checks before the alarm fires.
+  """
+
+  max_noise_share: float = 0.5
+  scale_std: float = 0.25
+  checks: int = 3
+
+
+def stopping_update(
+    rule, *, epoch, val, eligible, active, finite, best_val, stop_ref,
+    bad_epochs, lr_scale, stopped, stop_reason, stop_epoch,
+):
+  """One early-stopping step for every seed.
+
+  Args:
+    rule: `StoppingRule`.
+    epoch: scalar, the epoch just finished (1-based).
+    val: `[S]` validation loss.
+    eligible: scalar bool, the epoch counts (beta reached 1).
+    active: `[S]` seeds that trained this epoch.
+    finite: `[S]` the seed's training and validation losses were finite.
+    best_val, stop_ref, bad_epochs, lr_scale, stopped, stop_reason,
+      stop_epoch: the `TrainState` fields of the same names.
+
+  Returns:
+    Dict with `improved` (`[S]`, the best model changes) and the new values
+    of the state fields above.
+  """
+  counts = active & eligible & finite
+  improved = counts & (val < best_val)
+  # The first eligible epoch always makes progress (stop_ref = inf).
+  target = jnp.where(
+      jnp.isfinite(stop_ref), stop_ref - rule.min_delta * jnp.abs(stop_ref),
+      jnp.inf,
+  )
+  progress = counts & (val < target)
+  bad_epochs = jnp.where(
+      progress, 0, bad_epochs + counts.astype(jnp.int32)
+  )
+  if rule.decays_lr:
+    decay = counts & ~progress & (bad_epochs % rule.lr_decay_patience == 0)
+    lr_scale = jnp.where(decay, lr_scale * rule.lr_decay_factor, lr_scale)
+  reason = jnp.where(
+      active & ~finite,
+      NON_FINITE,
+      jnp.where(
+          (bad_epochs >= rule.patience) & (epoch >= rule.min_epochs),
+          PATIENCE,
+          jnp.where(lr_scale < rule.min_lr_scale, MIN_LR, RUNNING),
+      ),
+  )
+  newly_stopped = active & (reason != RUNNING)
+  return dict(
+      improved=improved,
+      best_val=jnp.where(improved, val, best_val),
+      stop_ref=jnp.where(progress, val, stop_ref),
+      bad_epochs=bad_epochs,
+      lr_scale=lr_scale,
+      stopped=stopped | newly_stopped,
+      stop_reason=jnp.where(newly_stopped, reason, stop_reason),
+      stop_epoch=jnp.where(newly_stopped, epoch, stop_epoch),
+  )
+
+
+def collapse_update(
+    rule, *, epoch, noise_share, posterior_std, collapse_count,
+    collapse_kind, collapse_epoch,
+):
+  """One collapse-alarm step for every seed (see `CollapseRule`).
+
+  Args:
+    rule: `CollapseRule`.
+    epoch: scalar, the epoch just finished (1-based).
+    noise_share: `[S]` mean noise share of this check.
+    posterior_std: `[S]` mean posterior std of this check.
+    collapse_count, collapse_kind, collapse_epoch: the `TrainState` fields.
+
+  Returns:
+    Dict of the new `collapse_count`, `collapse_kind` (the kind while the
+    alarm holds, `HEALTHY` once a check is healthy again) and
+    `collapse_epoch` (the epoch the current alarm first fired, 0 if none).
+  """
+  collapsed = noise_share >= rule.max_noise_share
+  count = jnp.where(collapsed, collapse_count + 1, 0)
+  firing = count >= rule.checks
+  kind = jnp.where(
+      posterior_std >= rule.scale_std, POSTERIOR_COLLAPSE, SCALE_COLLAPSE
+  )
+  return dict(
+      collapse_count=count,
+      collapse_kind=jnp.where(firing, kind, HEALTHY),
+      collapse_epoch=jnp.where(
+          firing, jnp.where(collapse_epoch > 0, collapse_epoch, epoch), 0
+      ),
+  )
+
+
+def stop_reasons(state):
+  """Per seed, why training ended: "patience", "min_lr", "non_finite" or
+  "max_epochs" (still running at the cap)."""
+  return [_REASON_NAMES[int(r)] for r in state.stop_reason]
+
+
+def collapse_alarms(state):
+  """Per seed, the alarm at the end of training: None or "posterior" /
+  "scale"."""
+  return [_COLLAPSE_NAMES[int(k)] for k in state.collapse_kind]
