@@ -76,8 +76,12 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           max_epochs=2000,
           # beta = min(1, epoch / warmup) (Tomczak & Welling's KL warm-up).
           beta_warmup_epochs=100,
-          # Early stopping on the validation loss after the warm-up.
+          # Early stopping on the validation loss after the warm-up
+          # (training.StoppingRule): patience 50 epochs with no margin, as
+          # Tomczak & Welling's code; see BUILD_NOTES, "Early stopping".
           patience=50,
+          min_delta=0.0,
+          min_epochs=0,
           checkpoint_every=1,
           log_every=1,
           # "epoch e step t/T | train loss" log line every this many steps
@@ -85,6 +89,11 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           progress_every=100,
           eval_batch_size=100,
       )
+  )
+  # Posterior-collapse monitor on the first validation batch (see
+  # configs/toy_common.py and training.CollapseRule).
+  config.monitor = ml_collections.ConfigDict(
+      dict(max_noise_share=0.5, scale_std=0.25, checks=3)
   )
   config.optim = ml_collections.ConfigDict(
       dict(

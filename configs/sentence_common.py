@@ -87,12 +87,19 @@ def base(dataset, *, loss, latent_dim, large=False, arg=""):
           min_lr_scale=1e-8 / (5.0 if large else 1e-3),
           # Early stopping (the lr floor stops runs first).
           patience=20,
+          min_delta=0.0,
+          min_epochs=0,
           checkpoint_every=1,
           log_every=1,
           # A log line every this many steps inside an epoch (PTB: 2103).
           progress_every=200,
           eval_batch_size=20,
       )
+  )
+  # Posterior-collapse monitor on the first validation batch (see
+  # configs/toy_common.py and training.CollapseRule).
+  config.monitor = ml_collections.ConfigDict(
+      dict(max_noise_share=0.5, scale_std=0.25, checks=3)
   )
   config.optim = ml_collections.ConfigDict(
       dict(

@@ -11,6 +11,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from mimjax import evaluation
 from mimjax import plotting
 from mimjax import training
 
@@ -103,7 +104,9 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
 
   Returns:
     (final `TrainState`, the eval-mode model, the early-stopped parameters
-    of seed 0, training seconds).
+    of seed 0, training seconds). The posterior-collapse monitor
+    (`evaluation.make_monitor_fn`) runs on the eval-mode model after every
+    validation pass.
   """
   start = time.perf_counter()
   mesh = training.make_mesh()
@@ -117,6 +120,7 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
       config=config,
       workdir=workdir,
       mesh=mesh,
+      monitor_fn=evaluation.make_monitor_fn(eval_model),
   )
   params = jax.tree.map(lambda a: a[0], training.selected_params(state))
   return state, eval_model, params, time.perf_counter() - start
@@ -135,8 +139,15 @@ def run_record(config, state, source, *, start, train_time, unit, **budget):
     **budget: extra budget entries.
   """
   steps = int(state.epoch) * source.steps_per_epoch
+  alarm = training.collapse_alarms(state.collapse_kind)[0]
   return dict(
       best_epoch=int(state.best_epoch[0]),
+      # The epoch training ended and why ("patience", "min_lr",
+      # "non_finite", "max_epochs"), and the collapse alarm at that point.
+      stop_epoch=int(state.stop_epoch[0]) or int(state.epoch),
+      stop_reason=training.stop_reasons(state.stop_reason)[0],
+      collapse_alarm=alarm is not None,
+      collapse_kind=alarm,
       budget=dict(
           epochs=int(state.epoch),
           steps=steps,

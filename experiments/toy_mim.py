@@ -42,7 +42,8 @@ _SUMMARY_METRICS = (
 )
 
 
-def _latent_anchor(config, latent_dim):
+def latent_anchor(config, latent_dim):
+  """The sampling anchor P(z) of `config.latent_anchor`."""
   if config.kind == "standard_normal":
     return distributions.standard_normal(latent_dim)
   if config.kind == "gmm":
@@ -56,6 +57,13 @@ def _latent_anchor(config, latent_dim):
         np.zeros(len(means), np.float32), means, np.full_like(means, config.std)
     )
   raise ValueError(f"unknown latent_anchor.kind {config.kind!r}")
+
+
+def make_model(config, x_dim, hidden, latent_dim):
+  """The sweep point's `LatentVariableModel` (untrained)."""
+  return models.mlp_model(
+      x_dim=x_dim, latent_dim=latent_dim, hidden=hidden, **config.model
+  )
 
 
 def _run_name(loss, hidden, latent_dim):
@@ -90,19 +98,14 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   if os.path.exists(cached):
     with open(cached) as f:
       return json.load(f)
-  model = models.mlp_model(
-      x_dim=source.x_shape[0],
-      latent_dim=latent_dim,
-      hidden=hidden,
-      **config.model,
-  )
-  anchor = _latent_anchor(config.latent_anchor, latent_dim)
+  model = make_model(config, source.x_shape[0], hidden, latent_dim)
+  anchor = latent_anchor(config.latent_anchor, latent_dim)
   state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   selected = training.selected_params(state)
-  reasons = training.stop_reasons(state)
-  alarms = training.collapse_alarms(state)
+  reasons = training.stop_reasons(state.stop_reason)
+  alarms = training.collapse_alarms(state.collapse_kind)
   for i in range(config.num_seeds):
     params = jax.tree.map(lambda a, i=i: a[i], selected)
     key = jax.random.fold_in(jax.random.key(config.seed + 1), i)

@@ -100,7 +100,7 @@ def mlp_model(
       activation=activation,
       min_scale=min_scale,
       num_components=num_components,
-      init=init,
+      init_scheme=init,
   )
   encoder = mlp(out_dim=latent_dim, head=conditional)
   decoder = mlp(out_dim=x_dim, head=decoder_head)

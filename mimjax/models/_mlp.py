@@ -61,7 +61,7 @@ class MLPConditional(nn.Module):
     head: "gaussian", "bernoulli" or "gmm".
     min_scale: standard-deviation floor of Gaussian heads.
     num_components: mixture size for the "gmm" head.
-    init: parameter initialisation, "flax" (LeCun normal weights, zero
+    init_scheme: parameter initialisation, "flax" (LeCun normal weights, zero
       biases) or "torch" (U(+-1/sqrt(fan_in)) weights and biases, the
       authors' PyTorch default; see `_dense`).
   """
@@ -73,7 +73,7 @@ class MLPConditional(nn.Module):
   head: str = "gaussian"
   min_scale: float = 1e-6
   num_components: int = 1
-  init: str = "flax"
+  init_scheme: str = "flax"
 
   def setup(self):
     if self.activation not in _ACTIVATIONS:
@@ -83,8 +83,10 @@ class MLPConditional(nn.Module):
       )
     if self.head not in _HEADS:
       raise ValueError(f"unknown head {self.head!r}; use one of {_HEADS}")
-    if self.init not in INITS:
-      raise ValueError(f"unknown init {self.init!r}; use one of {INITS}")
+    if self.init_scheme not in INITS:
+      raise ValueError(
+          f"unknown init {self.init_scheme!r}; use one of {INITS}"
+      )
 
   @nn.compact
   def __call__(self, inputs):
@@ -94,7 +96,7 @@ class MLPConditional(nn.Module):
 
     def layer(features, name, h):
       return _dense(
-          features, name=name, init=self.init, fan_in=h.shape[-1]
+          features, name=name, init=self.init_scheme, fan_in=h.shape[-1]
       )(h)
 
     for i in range(self.num_hidden_layers):

@@ -59,7 +59,7 @@ def _collapse_rule(config, monitor_fn):
 
 def _log_new_alarms(workdir, epoch, previous_alarm, state):
   """One line per seed whose collapse alarm fired at this epoch."""
-  kinds = _stopping.collapse_alarms(state)
+  kinds = _stopping.collapse_alarms(state.collapse_kind)
   for seed in np.flatnonzero(
       (np.asarray(state.collapse_kind) != 0) & (previous_alarm == 0)
   ):

@@ -178,13 +178,13 @@ def collapse_update(
   )
 
 
-def stop_reasons(state):
-  """Per seed, why training ended: "patience", "min_lr", "non_finite" or
-  "max_epochs" (still running at the cap)."""
-  return [_REASON_NAMES[int(r)] for r in state.stop_reason]
+def stop_reasons(stop_reason):
+  """Names of `TrainState.stop_reason` codes `[S]`: "patience", "min_lr",
+  "non_finite" or "max_epochs" (still running at the cap)."""
+  return [_REASON_NAMES[int(r)] for r in stop_reason]
 
 
-def collapse_alarms(state):
-  """Per seed, the alarm at the end of training: None or "posterior" /
-  "scale"."""
-  return [_COLLAPSE_NAMES[int(k)] for k in state.collapse_kind]
+def collapse_alarms(collapse_kind):
+  """Names of `TrainState.collapse_kind` codes `[S]`: None (no alarm),
+  "posterior" or "scale"."""
+  return [_COLLAPSE_NAMES[int(k)] for k in collapse_kind]

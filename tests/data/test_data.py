@@ -97,6 +97,24 @@ def test_truncated_idx_is_rejected(tmp_path):
     data._local._read_idx(str(path))  # pylint: disable=protected-access
 
 
+def test_gmm_offset_scale_scales_only_the_offsets():
+  authors = data.gmm_means(20)
+  scaled = data.gmm_means(20, offset_scale=0.1)
+  np.testing.assert_allclose(scaled[:, :2], authors[:, :2])
+  np.testing.assert_allclose(scaled[:, 2:], 0.1 * authors[:, 2:], rtol=1e-6)
+  # The authors' offsets: linspace(-50, 50, 100) as [5, 20].
+  np.testing.assert_allclose(
+      authors[:, 2:], np.linspace(-50, 50, 100).reshape(5, 20)[:, 2:],
+      rtol=1e-6,
+  )
+  config = ml_collections.ConfigDict(dict(
+      name="gmm", dim=20, num_components=5, std=0.25, means=(),
+      samples_per_epoch=256, num_eval=10, seed=0, offset_scale=0.1,
+  ))
+  source = data.make_source(config, batch_size=128)
+  np.testing.assert_allclose(source.means, scaled)
+
+
 def test_gmm_anchor_layout_and_fresh_batches():
   means = data.gmm_means(2)
   np.testing.assert_allclose(means[0], [0, 0])

@@ -1,0 +1,152 @@
+"""The measurements behind the early-stopping rule (BUILD_NOTES, "Early
+stopping"), on a finished toy sweep.
+
+For every run of the sweep in --workdir and every seed, prints one JSON line:
+  * from its validation curve (metrics.jsonl): the longest run of epochs
+    between two successive new bests after the warm-up ("bump" length), the
+    late slope (nats per epoch, linear fit over the last --late epochs),
+    and the epoch each rule would stop at (replayed through
+    `training.stopping_update`): the authors' (patience 3) and the config's,
+    with the validation loss there minus the curve's minimum;
+  * at the run's final parameters: the validation loss's std over --keys
+    validation-noise keys (the decoder half of MIM samples z ~ P(z) and
+    x ~ p(x|z), so its value depends on the key), against the late
+    improvement per epoch.
+
+  python -m benchmarks.early_stopping --config=configs/toy_gmm20d.py \
+      --workdir=workdirs/toy_gmm20d
+"""
+
+import json
+import os
+import re
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import common
+from experiments import toy_mim
+from mimjax import data
+from mimjax import objectives
+from mimjax import training
+
+flags.adopt_module_key_flags(common)
+_KEYS = flags.DEFINE_integer("keys", 10, "Validation-noise keys per model.")
+_LATE = flags.DEFINE_integer("late", 30, "Epochs of the late-slope fit.")
+
+
+def _replay(rule, curves, warmup):
+  """Stop epoch `[S]` (0: never) of `rule` on `[E, S]` validation curves."""
+  num_seeds = curves.shape[1]
+  state = dict(
+      best_val=jnp.full(num_seeds, jnp.inf),
+      stop_ref=jnp.full(num_seeds, jnp.inf),
+      bad_epochs=jnp.zeros(num_seeds, jnp.int32),
+      lr_scale=jnp.ones(num_seeds),
+      stopped=jnp.zeros(num_seeds, bool),
+      stop_reason=jnp.zeros(num_seeds, jnp.int32),
+      stop_epoch=jnp.zeros(num_seeds, jnp.int32),
+  )
+  for e, val in enumerate(curves):
+    state = training.stopping_update(
+        rule, epoch=e + 1, val=jnp.asarray(val), eligible=e + 1 >= warmup,
+        active=~state["stopped"], finite=jnp.ones(num_seeds, bool), **state,
+    )
+    state.pop("improved")
+  return np.asarray(state["stop_epoch"])
+
+
+def _longest_gap(curve, warmup):
+  """Longest run of epochs between successive new minima after warm-up."""
+  best, last, gap = np.inf, warmup, 0
+  for e in range(warmup - 1, len(curve)):
+    if curve[e] < best:
+      best, gap, last = curve[e], max(gap, e + 1 - last), e + 1
+  return max(gap, len(curve) - last)
+
+
+def _validation_noise(config, source, run_name, rundir):
+  """`[S, keys]` validation losses of the final parameters."""
+  loss, hidden, latent_dim = re.fullmatch(
+      r"(.+)_h(\d+)_z(\d+)", run_name
+  ).groups()
+  hidden, latent_dim = int(hidden), int(latent_dim)
+  model = toy_mim.make_model(config, source.x_shape[0], hidden, latent_dim)
+  loss_fn = objectives.make_loss_fn(
+      model, loss=loss.split("_then_")[-1],
+      latent_anchor=toy_mim.latent_anchor(config.latent_anchor, latent_dim),
+  )
+  optimizer = training.make_optimizer(config.optim, source.steps_per_epoch)
+  like = training.init_state(
+      model, optimizer, jnp.zeros((8, *source.x_shape)), seed=config.seed,
+      num_seeds=config.num_seeds,
+  )
+  checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
+  state = checkpointer.restore_latest(like)
+  checkpointer.close()
+  n = config.train.eval_batch_size
+  x = np.asarray(source.validation["x"], np.float32)
+  chunks = jnp.asarray(x[: len(x) // n * n].reshape(-1, n, *x.shape[1:]))
+
+  @jax.jit
+  def val_loss(params, key):
+    def body(total, inputs):
+      chunk, i = inputs
+      value, _ = loss_fn(
+          params, {"x": chunk}, jax.random.fold_in(key, i), 1.0
+      )
+      return total + value, None
+
+    total, _ = jax.lax.scan(body, 0.0, (chunks, jnp.arange(len(chunks))))
+    return total / len(chunks)
+
+  per_seed = jax.vmap(val_loss, in_axes=(0, None))
+  return np.stack([
+      np.asarray(per_seed(state.params, jax.random.key(1000 + k)))
+      for k in range(_KEYS.value)
+  ], axis=1)
+
+
+def main(argv):
+  del argv
+  workdir = common.setup()
+  config = common.CONFIG.value
+  source = data.make_source(config.data, batch_size=config.train.batch_size)
+  tc = config.train
+  rules = {
+      "authors": training.StoppingRule(patience=3),
+      "config": training.StoppingRule(
+          patience=tc.patience, min_delta=tc.get("min_delta", 0.0),
+          min_epochs=tc.get("min_epochs", 0),
+      ),
+  }
+  warmup = tc.beta_warmup_epochs
+  for run_name in sorted(os.listdir(os.path.join(workdir, "runs"))):
+    rundir = os.path.join(workdir, "runs", run_name)
+    with open(os.path.join(rundir, "metrics.jsonl")) as f:
+      records = [json.loads(line) for line in f if line.strip()]
+    curves = np.array([r["val/loss/per_seed"] for r in records])  # [E, S]
+    stops = {k: _replay(r, curves, warmup) for k, r in rules.items()}
+    noise = _validation_noise(config, source, run_name, rundir)
+    late = min(_LATE.value, len(curves))
+    for s in range(curves.shape[1]):
+      curve = curves[:, s]
+      line = dict(
+          run=run_name, seed=s, epochs=len(curve),
+          final_val=float(curve[-1]), min_val=float(curve.min()),
+          longest_gap=_longest_gap(curve, warmup),
+          late_slope=float(np.polyfit(np.arange(late), curve[-late:], 1)[0]),
+          val_noise_std=float(noise[s].std(ddof=1)),
+      )
+      for name, stop in stops.items():
+        at = stop[s] or len(curve)
+        line[f"stop_{name}"] = int(stop[s])
+        line[f"excess_{name}"] = float(curve[at - 1] - curve.min())
+      print(json.dumps(line))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,133 @@
+"""`metrics.latent_health` against closed forms, and the collapse monitor on
+models collapsed by hand and on the committed Fig. 5.2 / 5.4 runs."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mimjax import evaluation
+from mimjax import metrics
+from mimjax import models
+from mimjax import training
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_noise_share_and_units_closed_form():
+  # Unit 0: means with variance 4, std 1 -> share 1/5, informative.
+  # Unit 1: means with variance 0.0025, std 0.5 -> share 0.25/0.2525.
+  rng = np.random.default_rng(0)
+  n = 4000
+  mean0 = rng.choice([-2.0, 2.0], n)  # variance exactly 4
+  mean1 = rng.choice([-0.05, 0.05], n)  # variance exactly 0.0025
+  z_mean = np.stack([mean0, mean1], 1)
+  z_std = np.tile([1.0, 0.5], (n, 1))
+  log_q, log_p = rng.normal(size=n), rng.normal(size=n)
+  out = jax.jit(metrics.latent_health)(z_mean, z_std, log_q, log_p)
+  var = np.var(z_mean, 0)
+  share = np.array([1.0, 0.25]) / (var + [1.0, 0.25])
+  np.testing.assert_allclose(out["noise_share"], share.mean(), rtol=1e-5)
+  assert out["informative_units"] == 1 and out["active_units"] == 1
+  np.testing.assert_allclose(out["posterior_std"], 0.75, rtol=1e-6)
+  np.testing.assert_allclose(out["kl"], np.mean(log_q - log_p), rtol=1e-5)
+  np.testing.assert_allclose(out["mean_spread"], np.sqrt(var).mean(), 1e-5)
+
+
+def _model_and_params(latent_dim=2):
+  model = models.mlp_model(x_dim=2, latent_dim=latent_dim, hidden=16)
+  params = model.init(jax.random.key(0), jnp.zeros((4, 2)))
+  return model, params
+
+
+def _set_encoder(params, *, loc_kernel, loc_bias, raw_scale_bias):
+  """An encoder with mean = x W + b and a constant raw scale."""
+  p = jax.tree.map(jnp.zeros_like, params)
+  enc = p["params"]["encoder"]
+  # Pass x through the hidden tanh layer near its linear range.
+  enc["hidden_0"]["kernel"] = 0.1 * jnp.eye(2, 16)
+  enc["loc"]["kernel"] = loc_kernel * jnp.eye(16, 2) / 0.1
+  enc["loc"]["bias"] = loc_bias
+  enc["raw_scale"]["bias"] = raw_scale_bias
+  return p
+
+
+def _monitor_alarm(model, params, x, checks=3):
+  monitor = jax.jit(evaluation.make_monitor_fn(model))
+  rule = training.CollapseRule()
+  state = dict(
+      collapse_count=jnp.zeros(1, jnp.int32),
+      collapse_kind=jnp.zeros(1, jnp.int32),
+      collapse_epoch=jnp.zeros(1, jnp.int32),
+  )
+  for e in range(checks):
+    stats = monitor(params, x, jax.random.key(e))
+    state = training.collapse_update(
+        rule, epoch=e + 1, noise_share=stats["noise_share"][None],
+        posterior_std=stats["posterior_std"][None], **state,
+    )
+  return stats, training.collapse_alarms(state["collapse_kind"])[0]
+
+
+@pytest.fixture(scope="module")
+def gmm_x():
+  rng = np.random.default_rng(1)
+  centres = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], np.float32)
+  return jnp.asarray(
+      centres[rng.integers(0, 5, 1000)] + 0.25 * rng.normal(size=(1000, 2)),
+      jnp.float32,
+  )
+
+
+def test_monitor_separates_informative_collapsed_and_shrunk_codes(gmm_x):
+  model, params = _model_and_params()
+  # std = 1e-6 + exp(raw): raw = log 0.05 -> std 0.05.
+  informative = _set_encoder(
+      params, loc_kernel=1.0, loc_bias=jnp.zeros(2),
+      raw_scale_bias=jnp.full(2, np.log(0.05)),
+  )
+  # Posterior = prior: means ignore x, std 1.
+  collapsed = _set_encoder(
+      params, loc_kernel=0.0, loc_bias=jnp.zeros(2),
+      raw_scale_bias=jnp.zeros(2),
+  )
+  # The informative code shrunk 100x by hand onto a 0.05 std floor.
+  shrunk = _set_encoder(
+      params, loc_kernel=0.01, loc_bias=jnp.zeros(2),
+      raw_scale_bias=jnp.full(2, np.log(0.05)),
+  )
+  stats, alarm = _monitor_alarm(model, informative, gmm_x)
+  assert alarm is None and stats["informative_units"] == 2
+  stats, alarm = _monitor_alarm(model, collapsed, gmm_x)
+  assert alarm == "posterior" and stats["noise_share"] > 0.99
+  assert abs(float(stats["kl"])) < 0.1
+  stats, alarm = _monitor_alarm(model, shrunk, gmm_x)
+  assert alarm == "scale" and stats["informative_units"] == 0
+
+
+def _committed_runs(name):
+  path = os.path.join(_ROOT, "results", name, "results.json")
+  if not os.path.exists(path):
+    pytest.skip(f"{path} is not in this checkout")
+  with open(path) as f:
+    return json.load(f)["runs"]
+
+
+def test_committed_fig52_and_fig54_runs_carry_the_expected_alarms():
+  """The thesis's collapsed runs alarm (VAE at 500 hidden units, MIM - H at 5
+  and 20), MIM at 20 and 500 does not; every run carries the field."""
+  runs = _committed_runs("toy_gmm2d") + _committed_runs("toy_gmm2d_entropy")
+  assert all("collapse_alarm" in r["metrics"] for r in runs)
+
+  def alarms(loss, hidden):
+    return [
+        r["metrics"]["collapse_alarm"] for r in runs
+        if r["loss"] == loss and r["hidden"] == hidden
+    ]
+
+  assert all(alarms("vae", 500)) and len(alarms("vae", 500)) == 10
+  assert all(alarms("mim_h", 5)) and all(alarms("mim_h", 20))
+  assert not any(alarms("mim", 20)) and not any(alarms("mim", 500))
