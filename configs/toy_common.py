@@ -92,11 +92,12 @@ def base():
   )
   # Posterior-collapse monitor (training.CollapseRule), on the first
   # validation chunk after every epoch: the alarm fires after `checks`
-  # consecutive checks whose mean noise share (posterior variance over
-  # aggregate variance, per latent unit) is >= max_noise_share; posterior
-  # std below scale_std names it a scale collapse.
+  # consecutive checks with posterior std / prior std >= max_std_ratio
+  # ("posterior" collapse) or, with narrower posteriors, a mean noise share
+  # (posterior variance over aggregate variance, per unit) >=
+  # max_noise_share ("scale" collapse).
   config.monitor = ml_collections.ConfigDict(
-      dict(max_noise_share=0.5, scale_std=0.25, checks=3)
+      dict(max_std_ratio=0.25, max_noise_share=0.5, checks=3)
   )
   config.eval = ml_collections.ConfigDict(
       dict(nll_samples=100, nll_chunk=50, nll_batch=2000, ksg_k=5)

@@ -79,13 +79,21 @@ def make_monitor_fn(model):
 
   Returns:
     `monitor_fn(params, x, key)` -> `metrics.latent_health` of the codes of
-    the batch `x` `[N, *x_shape]` (jittable, one encoder pass).
+    the batch `x` `[N, *x_shape]` against N samples of p(z) (jittable, one
+    encoder pass).
   """
 
   def monitor_fn(params, x, key):
-    terms, _, q = objectives.encoder_terms(model, params, x, key)
+    k_enc, k_prior = jax.random.split(key)
+    terms, _, q = objectives.encoder_terms(model, params, x, k_enc)
+    prior_z = model.apply(
+        params,
+        method=lambda m: m.latent_prior().sample(
+            seed=k_prior, sample_shape=(x.shape[0],)
+        ),
+    )
     return metrics.latent_health(
-        q.mean, q.stddev, terms.log_q_z_given_x, terms.log_p_z
+        q.mean, q.stddev, terms.log_q_z_given_x, terms.log_p_z, prior_z
     )
 
   return monitor_fn

@@ -9,21 +9,23 @@ must be told apart (thesis ch. 5; BUILD_NOTES, posterior-collapse monitor):
   standard-deviation floor (seen with a learned VampPrior as the sampling
   anchor); the posterior is narrow, but its means move even less.
 
-Both leave a small *signal-to-noise ratio* per latent dimension,
+Posterior collapse shows in the *std ratio*, the mean posterior std over
+the prior's std (samples of p(z)): each posterior covers much of the prior.
+Both collapses leave a small *signal-to-noise ratio* per latent dimension,
 
     snr_j = std_i(mu_j(x_i)) / rms_i(sigma_j(x_i)),
 
 the spread of the posterior means across data against the posterior noise.
 `noise_share_j = 1 / (1 + snr_j^2) = E[sigma_j^2] / (Var[mu_j] + E[sigma_j^2])`
 is the fraction of the aggregate posterior's variance along j that is
-posterior noise: ~1 for a collapsed unit, ~0 for an informative one. The
-posterior std then says which collapse it is.
+posterior noise: ~1 for a collapsed unit, ~0 for an informative one. A
+high noise share with a small std ratio is scale collapse.
 """
 
 import jax.numpy as jnp
 
 
-def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z):
+def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z, prior_z):
   """Posterior-collapse and scale statistics of one batch of codes.
 
   Args:
@@ -31,6 +33,7 @@ def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z):
     z_std: `[N, d]` posterior standard deviations sigma(x_i).
     log_q_z_given_x: `[N]` log q(z_i|x_i) at z_i ~ q(z|x_i).
     log_p_z: `[N]` log p(z_i) at the same samples.
+    prior_z: `[M, d]` samples of the prior p(z).
 
   Returns:
     Dict of scalars:
@@ -41,16 +44,21 @@ def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z):
       `informative_units`: units with snr_j > 1;
       `noise_share`: mean_j noise_share_j in [0, 1];
       `posterior_std`: mean sigma;
+      `prior_std`: mean_j std(prior_z_j);
+      `std_ratio`: posterior_std / prior_std;
       `mean_spread`: mean_j std_i(mu_j), the spread of the codes.
   """
   var_mean = jnp.var(z_mean, axis=0)  # [d]
   noise_var = jnp.mean(jnp.square(z_std), axis=0)  # [d]
   noise_share = noise_var / (var_mean + noise_var)  # [d]
+  prior_std = jnp.mean(jnp.std(prior_z, axis=0))
   return {
       "kl": jnp.mean(log_q_z_given_x - log_p_z),
       "active_units": jnp.sum(var_mean > 1e-2).astype(jnp.float32),
       "informative_units": jnp.sum(var_mean > noise_var).astype(jnp.float32),
       "noise_share": jnp.mean(noise_share),
       "posterior_std": jnp.mean(z_std),
+      "prior_std": prior_std,
+      "std_ratio": jnp.mean(z_std) / prior_std,
       "mean_spread": jnp.mean(jnp.sqrt(var_mean)),
   }

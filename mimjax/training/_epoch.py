@@ -122,7 +122,7 @@ def make_epoch_fn(
       (e.g. `objectives.make_monitor_fn`), run after validation on the first
       validation chunk with a fixed key; its values are logged as
       "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
-      (it must return "noise_share" and "posterior_std").
+      (it must return "std_ratio" and "noise_share").
     collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
 
   Returns:
@@ -288,8 +288,8 @@ def make_epoch_fn(
         decision.update(_stopping.collapse_update(
             collapse_rule,
             epoch=epoch + 1,
+            std_ratio=monitor["std_ratio"],
             noise_share=monitor["noise_share"],
-            posterior_std=monitor["posterior_std"],
             collapse_count=state.collapse_count,
             collapse_kind=state.collapse_kind,
             collapse_epoch=state.collapse_epoch,

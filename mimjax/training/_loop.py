@@ -64,8 +64,8 @@ def _log_new_alarms(workdir, epoch, previous_alarm, state):
       (np.asarray(state.collapse_kind) != 0) & (previous_alarm == 0)
   ):
     logging.warning(
-        "%s epoch %d: %s-collapse alarm for seed %d (most of the latent "
-        "variance is posterior noise; see monitor/* in metrics.jsonl).",
+        "%s epoch %d: %s-collapse alarm for seed %d (see monitor/* in "
+        "metrics.jsonl and training.CollapseRule).",
         os.path.basename(workdir), epoch, kinds[seed], seed,
     )
 
@@ -104,7 +104,7 @@ def train(
       `train.beta_warmup_steps`, `train.lr_decay_factor`,
       `train.lr_decay_patience`, `train.min_lr_scale` and
       `train.progress_every` are passed to `make_epoch_fn`; an optional
-      `monitor` section (`max_noise_share`, `scale_std`, `checks`) sets the
+      `monitor` section (`max_std_ratio`, `max_noise_share`, `checks`) sets the
       `CollapseRule` of the collapse alarm when `monitor_fn` is given.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.

@@ -70,22 +70,24 @@ class StoppingRule:
 class CollapseRule:
   """When the posterior-collapse alarm fires.
 
-  A check is *collapsed* when the mean noise share of the latent units
-  (`metrics.latent_health`) is at least `max_noise_share`: most of the
-  aggregate posterior's variance is posterior noise, so the codes carry
-  little about x. The alarm fires after `checks` consecutive collapsed
-  validation checks and names the kind: "posterior" (posterior std at least
-  `scale_std`: broad posteriors, q(z|x) ~ p(z)) or "scale" (narrow posteriors
-  whose means spread even less: the latent shrank onto the std floor).
+  A check (`metrics.latent_health` on a fixed validation batch) is
+  *posterior-collapsed* when the mean posterior std is at least
+  `max_std_ratio` of the prior's: each q(z|x) covers much of p(z), so the
+  codes of different x overlap (the VAE of Fig. 5.2, MIM - H of Fig. 5.3).
+  Otherwise it is *scale-collapsed* when the mean noise share of the units
+  is at least `max_noise_share`: the posteriors are narrow, but their means
+  spread even less, so most of the code's variance is noise (the latent
+  shrank onto the std floor). The alarm fires after `checks` consecutive
+  checks of one kind or the other and names the kind of the latest.
 
   Attributes:
-    max_noise_share: collapsed when mean noise share >= this.
-    scale_std: posterior std below this means scale collapse.
+    max_std_ratio: posterior collapse when posterior std / prior std >= this.
+    max_noise_share: scale collapse when the mean noise share >= this.
     checks: consecutive collapsed checks before the alarm fires.
   """
 
+  max_std_ratio: float = 0.25
   max_noise_share: float = 0.5
-  scale_std: float = 0.25
   checks: int = 3
 
 
@@ -146,16 +148,16 @@ def stopping_update(
 
 
 def collapse_update(
-    rule, *, epoch, noise_share, posterior_std, collapse_count,
-    collapse_kind, collapse_epoch,
+    rule, *, epoch, std_ratio, noise_share, collapse_count, collapse_kind,
+    collapse_epoch,
 ):
   """One collapse-alarm step for every seed (see `CollapseRule`).
 
   Args:
     rule: `CollapseRule`.
     epoch: scalar, the epoch just finished (1-based).
+    std_ratio: `[S]` posterior std / prior std of this check.
     noise_share: `[S]` mean noise share of this check.
-    posterior_std: `[S]` mean posterior std of this check.
     collapse_count, collapse_kind, collapse_epoch: the `TrainState` fields.
 
   Returns:
@@ -163,12 +165,13 @@ def collapse_update(
     alarm holds, `HEALTHY` once a check is healthy again) and
     `collapse_epoch` (the epoch the current alarm first fired, 0 if none).
   """
-  collapsed = noise_share >= rule.max_noise_share
-  count = jnp.where(collapsed, collapse_count + 1, 0)
-  firing = count >= rule.checks
   kind = jnp.where(
-      posterior_std >= rule.scale_std, POSTERIOR_COLLAPSE, SCALE_COLLAPSE
+      std_ratio >= rule.max_std_ratio,
+      POSTERIOR_COLLAPSE,
+      jnp.where(noise_share >= rule.max_noise_share, SCALE_COLLAPSE, HEALTHY),
   )
+  count = jnp.where(kind != HEALTHY, collapse_count + 1, 0)
+  firing = count >= rule.checks
   return dict(
       collapse_count=count,
       collapse_kind=jnp.where(firing, kind, HEALTHY),

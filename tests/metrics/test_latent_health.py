@@ -27,12 +27,18 @@ def test_noise_share_and_units_closed_form():
   z_mean = np.stack([mean0, mean1], 1)
   z_std = np.tile([1.0, 0.5], (n, 1))
   log_q, log_p = rng.normal(size=n), rng.normal(size=n)
-  out = jax.jit(metrics.latent_health)(z_mean, z_std, log_q, log_p)
+  prior_z = np.stack(
+      [rng.choice([-1.0, 1.0], n), rng.choice([-3.0, 3.0], n)], 1
+  )
+  out = jax.jit(metrics.latent_health)(z_mean, z_std, log_q, log_p, prior_z)
   var = np.var(z_mean, 0)
   share = np.array([1.0, 0.25]) / (var + [1.0, 0.25])
   np.testing.assert_allclose(out["noise_share"], share.mean(), rtol=1e-5)
   assert out["informative_units"] == 1 and out["active_units"] == 1
   np.testing.assert_allclose(out["posterior_std"], 0.75, rtol=1e-6)
+  prior_std = np.std(prior_z, 0).mean()  # ~ (1 + 3) / 2
+  np.testing.assert_allclose(out["prior_std"], prior_std, rtol=1e-5)
+  np.testing.assert_allclose(out["std_ratio"], 0.75 / prior_std, rtol=1e-5)
   np.testing.assert_allclose(out["kl"], np.mean(log_q - log_p), rtol=1e-5)
   np.testing.assert_allclose(out["mean_spread"], np.sqrt(var).mean(), 1e-5)
 
@@ -66,8 +72,8 @@ def _monitor_alarm(model, params, x, checks=3):
   for e in range(checks):
     stats = monitor(params, x, jax.random.key(e))
     state = training.collapse_update(
-        rule, epoch=e + 1, noise_share=stats["noise_share"][None],
-        posterior_std=stats["posterior_std"][None], **state,
+        rule, epoch=e + 1, std_ratio=stats["std_ratio"][None],
+        noise_share=stats["noise_share"][None], **state,
     )
   return stats, training.collapse_alarms(state["collapse_kind"])[0]
 
@@ -103,9 +109,11 @@ def test_monitor_separates_informative_collapsed_and_shrunk_codes(gmm_x):
   assert alarm is None and stats["informative_units"] == 2
   stats, alarm = _monitor_alarm(model, collapsed, gmm_x)
   assert alarm == "posterior" and stats["noise_share"] > 0.99
+  np.testing.assert_allclose(stats["std_ratio"], 1.0, atol=0.1)
   assert abs(float(stats["kl"])) < 0.1
   stats, alarm = _monitor_alarm(model, shrunk, gmm_x)
   assert alarm == "scale" and stats["informative_units"] == 0
+  assert stats["std_ratio"] < 0.1
 
 
 def _committed_runs(name):

@@ -125,37 +125,38 @@ def test_bad_rules_raise(kwargs, match):
     training.StoppingRule(**kwargs)
 
 
-def _alarm(noise_share, posterior_std, rule=training.CollapseRule()):
-  num_seeds = noise_share.shape[1]
+def _alarm(std_ratio, noise_share, rule=training.CollapseRule()):
+  num_seeds = std_ratio.shape[1]
   state = dict(
       collapse_count=jnp.zeros(num_seeds, jnp.int32),
       collapse_kind=jnp.zeros(num_seeds, jnp.int32),
       collapse_epoch=jnp.zeros(num_seeds, jnp.int32),
   )
   kinds = []
-  for e in range(noise_share.shape[0]):
+  for e in range(std_ratio.shape[0]):
     state = training.collapse_update(
-        rule, epoch=e + 1, noise_share=jnp.asarray(noise_share[e]),
-        posterior_std=jnp.asarray(posterior_std[e]), **state,
+        rule, epoch=e + 1, std_ratio=jnp.asarray(std_ratio[e]),
+        noise_share=jnp.asarray(noise_share[e]), **state,
     )
     kinds.append(np.asarray(state["collapse_kind"]))
   return np.stack(kinds), jax.device_get(state)
 
 
 def test_collapse_alarm_needs_consecutive_checks_and_names_the_kind():
-  # Seed 0: broad posteriors, collapsed from epoch 2 (posterior collapse).
-  # Seed 1: collapsed on epochs 1-2 only (no alarm: 3 checks are needed).
-  # Seed 2: narrow posteriors, collapsed from epoch 3 (scale collapse).
-  # Seed 3: healthy throughout.
-  share = np.array([
-      [0.2, 0.9, 0.3, 0.1],
-      [0.9, 0.9, 0.3, 0.1],
-      [0.9, 0.1, 0.8, 0.1],
-      [0.9, 0.1, 0.8, 0.1],
-      [0.9, 0.1, 0.8, 0.1],
+  # Seed 0: posteriors as broad as the prior from epoch 2 (posterior
+  # collapse). Seed 1: broad on epochs 1-2 only (no alarm: 3 checks are
+  # needed). Seed 2: narrow posteriors, mostly noise from epoch 3 (scale
+  # collapse). Seed 3: healthy throughout.
+  ratio = np.array([
+      [0.1, 0.9, 0.05, 0.05],
+      [0.9, 0.9, 0.05, 0.05],
+      [0.9, 0.1, 0.05, 0.05],
+      [0.9, 0.1, 0.05, 0.05],
+      [0.9, 0.1, 0.05, 0.05],
   ])
-  std = np.tile([0.9, 0.9, 0.05, 0.05], (5, 1))
-  kinds, state = _alarm(share, std)
+  share = np.tile([0.1, 0.1, 0.3, 0.1], (5, 1))
+  share[2:, 2] = 0.8
+  kinds, state = _alarm(ratio, share)
   np.testing.assert_array_equal(kinds[:, 1], 0)
   np.testing.assert_array_equal(kinds[:, 3], 0)
   np.testing.assert_array_equal(kinds[:, 0], [0, 0, 0, 1, 1])
@@ -164,7 +165,7 @@ def test_collapse_alarm_needs_consecutive_checks_and_names_the_kind():
 
 
 def test_collapse_alarm_clears_when_the_code_recovers():
-  share = np.array([[0.9], [0.9], [0.9], [0.2]])
-  kinds, state = _alarm(share, np.ones((4, 1)))
+  ratio = np.array([[0.9], [0.9], [0.9], [0.1]])
+  kinds, state = _alarm(ratio, np.zeros((4, 1)))
   np.testing.assert_array_equal(kinds[:, 0], [0, 0, 1, 0])
   assert state["collapse_epoch"][0] == 0
