@@ -1,25 +1,14 @@
 """MLP conditional distributions: an input vector to p(out | in)."""
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from mimjax import distributions
+from mimjax.models import _init
 
 _ACTIVATIONS = {"tanh": nn.tanh, "swish": nn.swish, "relu": nn.relu}
 _HEADS = ("gaussian", "bernoulli", "gmm")
 INITS = ("flax", "torch")
-
-
-def _torch_uniform(fan_in):
-  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's nn.Linear default for
-  weights (kaiming_uniform with a = sqrt(5)) and biases."""
-  bound = fan_in**-0.5
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return init
 
 
 def _dense(features, *, name, init, fan_in):
@@ -38,8 +27,8 @@ def _dense(features, *, name, init, fan_in):
   if init == "flax":
     return nn.Dense(features, name=name)
   return nn.Dense(
-      features, name=name, kernel_init=_torch_uniform(fan_in),
-      bias_init=_torch_uniform(fan_in),
+      features, name=name, kernel_init=_init.torch_uniform(fan_in**-0.5),
+      bias_init=_init.torch_uniform(fan_in**-0.5),
   )
 
 

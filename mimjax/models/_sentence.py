@@ -13,15 +13,7 @@ import jax.numpy as jnp
 
 from mimjax import data
 from mimjax import distributions
-
-
-def _torch_uniform(bound):
-  """PyTorch's default recurrent/linear init U(-bound, bound)."""
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return init
+from mimjax.models import _init
 
 
 def gru_step(h, x_proj, hidden_kernel, hidden_bias):
@@ -53,7 +45,7 @@ class GRU(nn.Module):
   features: int
 
   def setup(self):
-    init = _torch_uniform(self.features**-0.5)
+    init = _init.torch_uniform(self.features**-0.5)
     self.input_kernel = nn.Dense(3 * self.features, kernel_init=init,
                                  bias_init=init, name="input")
     self.hidden_kernel = self.param(
@@ -160,12 +152,12 @@ class SentenceVAE(nn.Module):
     )
     self.encoder = GRU(self.hidden_dim)
     self.decoder = GRU(self.hidden_dim)
-    head = _torch_uniform(self.hidden_dim**-0.5)
+    head = _init.torch_uniform(self.hidden_dim**-0.5)
     self.to_mean = nn.Dense(self.latent_dim, kernel_init=head, bias_init=head)
     self.to_logvar = nn.Dense(
         self.latent_dim, kernel_init=head, bias_init=head
     )
-    latent = _torch_uniform(self.latent_dim**-0.5)
+    latent = _init.torch_uniform(self.latent_dim**-0.5)
     self.to_hidden = nn.Dense(
         self.hidden_dim, kernel_init=latent, bias_init=latent
     )
