@@ -41,15 +41,7 @@ _LATE = flags.DEFINE_integer("late", 30, "Epochs of the late-slope fit.")
 def _replay(rule, curves, warmup):
   """Stop epoch `[S]` (0: never) of `rule` on `[E, S]` validation curves."""
   num_seeds = curves.shape[1]
-  state = dict(
-      best_val=jnp.full(num_seeds, jnp.inf),
-      stop_ref=jnp.full(num_seeds, jnp.inf),
-      bad_epochs=jnp.zeros(num_seeds, jnp.int32),
-      lr_scale=jnp.ones(num_seeds),
-      stopped=jnp.zeros(num_seeds, bool),
-      stop_reason=jnp.zeros(num_seeds, jnp.int32),
-      stop_epoch=jnp.zeros(num_seeds, jnp.int32),
-  )
+  state = training.initial_stopping_state(num_seeds)
   for e, val in enumerate(curves):
     state = training.stopping_update(
         rule, epoch=e + 1, val=jnp.asarray(val), eligible=e + 1 >= warmup,

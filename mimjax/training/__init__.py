@@ -25,6 +25,8 @@ from mimjax.training._stopping import CollapseRule
 from mimjax.training._stopping import StoppingRule
 from mimjax.training._stopping import collapse_alarms
 from mimjax.training._stopping import collapse_update
+from mimjax.training._stopping import initial_collapse_state
+from mimjax.training._stopping import initial_stopping_state
 from mimjax.training._stopping import stop_reasons
 from mimjax.training._stopping import stopping_update
 from mimjax.training._writer import MetricWriter
@@ -40,6 +42,8 @@ __all__ = (
     "collapse_update",
     "data_sharding",
     "init_state",
+    "initial_collapse_state",
+    "initial_stopping_state",
     "learning_rate_schedule",
     "make_epoch_fn",
     "make_mesh",

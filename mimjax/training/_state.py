@@ -6,6 +6,8 @@ import flax
 import jax
 import jax.numpy as jnp
 
+from mimjax.training import _stopping
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -87,24 +89,14 @@ def init_state(
       raise ValueError("init_params do not match the model's parameters")
     params = jax.tree.map(jnp.asarray, init_params)
   opt_state = jax.vmap(optimizer.init)(params)
-  # A fresh array per field: the epoch program donates the state.
-  zeros = lambda: jnp.zeros((num_seeds,), jnp.int32)
   return TrainState(
       epoch=jnp.zeros((), jnp.int32),
       params=params,
       opt_state=opt_state,
       best_params=jax.tree.map(jnp.copy, params),
-      best_val=jnp.full((num_seeds,), jnp.inf, jnp.float32),
       best_epoch=jnp.zeros((num_seeds,), jnp.int32),
-      bad_epochs=jnp.zeros((num_seeds,), jnp.int32),
-      stopped=jnp.zeros((num_seeds,), bool),
-      lr_scale=jnp.ones((num_seeds,), jnp.float32),
-      stop_ref=jnp.full((num_seeds,), jnp.inf, jnp.float32),
-      stop_reason=zeros(),
-      stop_epoch=zeros(),
-      collapse_count=zeros(),
-      collapse_kind=zeros(),
-      collapse_epoch=zeros(),
+      **_stopping.initial_stopping_state(num_seeds),
+      **_stopping.initial_collapse_state(num_seeds),
   )
 
 

@@ -91,6 +91,34 @@ class CollapseRule:
   checks: int = 3
 
 
+def initial_stopping_state(num_seeds):
+  """The `TrainState` fields `stopping_update` reads, before any epoch.
+
+  Returns:
+    Dict of `[S]` arrays: `best_val`, `stop_ref` (inf), `bad_epochs`,
+    `stop_reason`, `stop_epoch` (0), `lr_scale` (1), `stopped` (False);
+    fresh arrays each (the epoch program donates the state).
+  """
+  zeros = lambda: jnp.zeros((num_seeds,), jnp.int32)
+  return dict(
+      best_val=jnp.full((num_seeds,), jnp.inf, jnp.float32),
+      stop_ref=jnp.full((num_seeds,), jnp.inf, jnp.float32),
+      bad_epochs=zeros(),
+      lr_scale=jnp.ones((num_seeds,), jnp.float32),
+      stopped=jnp.zeros((num_seeds,), bool),
+      stop_reason=zeros(),
+      stop_epoch=zeros(),
+  )
+
+
+def initial_collapse_state(num_seeds):
+  """The `TrainState` fields `collapse_update` reads, before any check."""
+  return {
+      name: jnp.zeros((num_seeds,), jnp.int32)
+      for name in ("collapse_count", "collapse_kind", "collapse_epoch")
+  }
+
+
 def stopping_update(
     rule, *, epoch, val, eligible, active, finite, best_val, stop_ref,
     bad_epochs, lr_scale, stopped, stop_reason, stop_epoch,

@@ -64,11 +64,7 @@ def _set_encoder(params, *, loc_kernel, loc_bias, raw_scale_bias):
 def _monitor_alarm(model, params, x, checks=3):
   monitor = jax.jit(evaluation.make_monitor_fn(model))
   rule = training.CollapseRule()
-  state = dict(
-      collapse_count=jnp.zeros(1, jnp.int32),
-      collapse_kind=jnp.zeros(1, jnp.int32),
-      collapse_epoch=jnp.zeros(1, jnp.int32),
-  )
+  state = training.initial_collapse_state(1)
   for e in range(checks):
     stats = monitor(params, x, jax.random.key(e))
     state = training.collapse_update(

@@ -28,15 +28,7 @@ def _replay(rule, curves, *, warmup=0, finite=None):
   Epoch e (1-based) counts once e >= warmup, as the engine's beta warm-up.
   """
   num_epochs, num_seeds = curves.shape
-  state = dict(
-      best_val=jnp.full(num_seeds, jnp.inf),
-      stop_ref=jnp.full(num_seeds, jnp.inf),
-      bad_epochs=jnp.zeros(num_seeds, jnp.int32),
-      lr_scale=jnp.ones(num_seeds),
-      stopped=jnp.zeros(num_seeds, bool),
-      stop_reason=jnp.zeros(num_seeds, jnp.int32),
-      stop_epoch=jnp.zeros(num_seeds, jnp.int32),
-  )
+  state = training.initial_stopping_state(num_seeds)
   args = (
       rule.patience, rule.min_delta, rule.min_epochs, rule.lr_decay_factor,
       rule.lr_decay_patience, rule.min_lr_scale,
@@ -127,11 +119,7 @@ def test_bad_rules_raise(kwargs, match):
 
 def _alarm(std_ratio, noise_share, rule=training.CollapseRule()):
   num_seeds = std_ratio.shape[1]
-  state = dict(
-      collapse_count=jnp.zeros(num_seeds, jnp.int32),
-      collapse_kind=jnp.zeros(num_seeds, jnp.int32),
-      collapse_epoch=jnp.zeros(num_seeds, jnp.int32),
-  )
+  state = training.initial_collapse_state(num_seeds)
   kinds = []
   for e in range(std_ratio.shape[0]):
     state = training.collapse_update(
