@@ -119,7 +119,7 @@ def make_epoch_fn(
       compiled epoch every this many steps (one host callback per such step;
       for epochs long enough to want it).
     monitor_fn: optional `monitor_fn(params, x, key) -> dict of scalars`
-      (e.g. `objectives.make_monitor_fn`), run after validation on the first
+      (e.g. `evaluation.make_monitor_fn`), run after validation on the first
       validation chunk with a fixed key; its values are logged as
       "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
       (it must return "std_ratio" and "noise_share").

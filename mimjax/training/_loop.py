@@ -112,7 +112,7 @@ def train(
       ignored when resuming from a checkpoint.
     eval_loss_fn: validation loss (default `loss_fn`; see `make_epoch_fn`).
     monitor_fn: optional latent monitor (see `make_epoch_fn`), e.g.
-      `objectives.make_monitor_fn(model)`.
+      `evaluation.make_monitor_fn(model)`.
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
