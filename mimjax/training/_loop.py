@@ -58,15 +58,17 @@ def _collapse_rule(config, monitor_fn):
 
 
 def _log_new_alarms(workdir, epoch, previous_alarm, state):
-  """One line per seed whose collapse alarm fired at this epoch."""
+  """One line naming the seeds whose collapse alarm fired at this epoch."""
   kinds = _stopping.collapse_alarms(state.collapse_kind)
-  for seed in np.flatnonzero(
+  fired = np.flatnonzero(
       (np.asarray(state.collapse_kind) != 0) & (previous_alarm == 0)
-  ):
+  )
+  if len(fired):
     logging.warning(
-        "%s epoch %d: %s-collapse alarm for seed %d (see monitor/* in "
+        "%s epoch %d: collapse alarm for seeds %s (%s; see monitor/* in "
         "metrics.jsonl and training.CollapseRule).",
-        os.path.basename(workdir), epoch, kinds[seed], seed,
+        os.path.basename(workdir), epoch, fired.tolist(),
+        ", ".join(sorted({kinds[i] for i in fired})),
     )
 
 
