@@ -488,3 +488,33 @@ def test_train_accepts_loss_without_beta_in_aux(tmp_path):
       mesh=training.make_mesh(1),
   )
   assert int(state.epoch) == 1
+
+
+def _nan_past_two(params, batch, key, beta=1.0):
+  """The squared distance, NaN once w > 2.4 (in 6 epochs, only a seed
+  started past it)."""
+  loss, aux = _squared_distance_loss(params, batch, key, beta)
+  loss = jnp.where(params["params"]["w"][0] > 2.4, jnp.nan, loss)
+  return loss, dict(aux, loss=loss)
+
+
+def test_one_non_finite_seed_stops_alone(tmp_path):
+  """Seed 1 starts past 2.4 (NaN from its first step); seeds 0 and 2 train on,
+  and the run does not raise."""
+  config = _sgd_config(num_seeds=3, max_epochs=6)
+  config.train.patience = 100
+  starts = np.array([[0.9], [2.5], [-0.6]], np.float32)
+  state = training.train(
+      model=_Location(), loss_fn=_nan_past_two, source=_overshoot_source(),
+      config=config, workdir=str(tmp_path), mesh=training.make_mesh(1),
+      init_params={"params": {"w": jnp.asarray(starts)}},
+  )
+  assert training.stop_reasons(state.stop_reason) == [
+      "max_epochs", "non_finite", "max_epochs"
+  ]
+  np.testing.assert_array_equal(state.stop_epoch, [0, 1, 0])
+  w = np.asarray(state.params["params"]["w"])
+  # The failed seed keeps its starting parameters; the others moved.
+  np.testing.assert_array_equal(w[1], starts[1])
+  assert np.all(np.isfinite(w)) and not np.allclose(w[[0, 2]], starts[[0, 2]])
+  assert int(state.epoch) == 6
