@@ -6,7 +6,7 @@ For every run of the sweep in --workdir and every seed, prints one JSON line:
     between two successive new bests after the warm-up ("bump" length), the
     late slope (nats per epoch, linear fit over the last --late epochs),
     and the epoch each rule would stop at (replayed through
-    `training.stopping_update`): the authors' (patience 3) and the config's,
+    `training.replay_stopping`): the authors' (patience 3) and the config's,
     with the validation loss there minus the curve's minimum;
   * at the run's final parameters: the validation loss's std over --keys
     validation-noise keys (the decoder half of MIM samples z ~ P(z) and
@@ -36,19 +36,6 @@ from mimjax import training
 flags.adopt_module_key_flags(common)
 _KEYS = flags.DEFINE_integer("keys", 10, "Validation-noise keys per model.")
 _LATE = flags.DEFINE_integer("late", 30, "Epochs of the late-slope fit.")
-
-
-def _replay(rule, curves, warmup):
-  """Stop epoch `[S]` (0: never) of `rule` on `[E, S]` validation curves."""
-  num_seeds = curves.shape[1]
-  state = training.initial_stopping_state(num_seeds)
-  for e, val in enumerate(curves):
-    state = training.stopping_update(
-        rule, epoch=e + 1, val=jnp.asarray(val), eligible=e + 1 >= warmup,
-        active=~state["stopped"], finite=jnp.ones(num_seeds, bool), **state,
-    )
-    state.pop("improved")
-  return np.asarray(state["stop_epoch"])
 
 
 def _longest_gap(curve, warmup):
@@ -121,7 +108,14 @@ def main(argv):
     with open(os.path.join(rundir, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f if line.strip()]
     curves = np.array([r["val/loss/per_seed"] for r in records])  # [E, S]
-    stops = {k: _replay(r, curves, warmup) for k, r in rules.items()}
+    stops = {
+        k: np.asarray(
+            training.replay_stopping(r, curves, warmup_epochs=warmup)[
+                "stop_epoch"
+            ]
+        )
+        for k, r in rules.items()
+    }
     noise = _validation_noise(config, source, run_name, rundir)
     late = min(_LATE.value, len(curves))
     for s in range(curves.shape[1]):

@@ -139,15 +139,10 @@ def run_record(config, state, source, *, start, train_time, unit, **budget):
     **budget: extra budget entries.
   """
   steps = int(state.epoch) * source.steps_per_epoch
-  alarm = training.collapse_alarms(state.collapse_kind)[0]
   return dict(
       best_epoch=int(state.best_epoch[0]),
-      # The epoch training ended and why ("patience", "min_lr",
-      # "non_finite", "max_epochs"), and the collapse alarm at that point.
-      stop_epoch=int(state.stop_epoch[0]) or int(state.epoch),
-      stop_reason=training.stop_reasons(state.stop_reason)[0],
-      collapse_alarm=alarm is not None,
-      collapse_kind=alarm,
+      # When and why training ended, and the collapse alarm at that point.
+      **training.seed_outcome(state, 0),
       budget=dict(
           epochs=int(state.epoch),
           steps=steps,

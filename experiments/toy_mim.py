@@ -104,8 +104,6 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   selected = training.selected_params(state)
-  reasons = training.stop_reasons(state.stop_reason)
-  alarms = training.collapse_alarms(state.collapse_kind)
   for i in range(config.num_seeds):
     params = jax.tree.map(lambda a, i=i: a[i], selected)
     key = jax.random.fold_in(jax.random.key(config.seed + 1), i)
@@ -113,14 +111,7 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
         model, params, test=test, train=train_sample, key=key, **config.eval
     )
     metrics.update(
-        best_epoch=int(state.best_epoch[i]),
-        # The epoch the seed stopped at (the last epoch trained when it ran
-        # to the cap) and why: "patience", "min_lr", "non_finite" or
-        # "max_epochs".
-        stop_epoch=int(state.stop_epoch[i]) or int(state.epoch),
-        stop_reason=reasons[i],
-        collapse_alarm=alarms[i] is not None,
-        collapse_kind=alarms[i],
+        best_epoch=int(state.best_epoch[i]), **training.seed_outcome(state, i)
     )
     per_seed.append(metrics)
     if i == 0:

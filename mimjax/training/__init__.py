@@ -27,6 +27,8 @@ from mimjax.training._stopping import collapse_alarms
 from mimjax.training._stopping import collapse_update
 from mimjax.training._stopping import initial_collapse_state
 from mimjax.training._stopping import initial_stopping_state
+from mimjax.training._stopping import replay_stopping
+from mimjax.training._stopping import seed_outcome
 from mimjax.training._stopping import stop_reasons
 from mimjax.training._stopping import stopping_update
 from mimjax.training._writer import MetricWriter
@@ -51,6 +53,8 @@ __all__ = (
     "normalize_by_leaf_norm",
     "put_global",
     "replicated",
+    "replay_stopping",
+    "seed_outcome",
     "selected_params",
     "stop_reasons",
     "stopping_update",

@@ -8,7 +8,9 @@ BUILD_NOTES ("Early stopping" and "Posterior-collapse monitor").
 """
 
 import dataclasses
+import functools
 
+import jax
 import jax.numpy as jnp
 
 # `TrainState.stop_reason` codes; a seed still running when the epoch cap
@@ -175,6 +177,46 @@ def stopping_update(
   )
 
 
+@functools.partial(jax.jit, static_argnums=0, static_argnames="warmup_epochs")
+def replay_stopping(rule, val, finite=None, *, warmup_epochs=0):
+  """Runs `stopping_update` over whole validation curves (to tune a rule
+  on a finished run's metrics.jsonl, or to test it).
+
+  Args:
+    rule: `StoppingRule`.
+    val: `[E, S]` validation loss per epoch and seed.
+    finite: optional `[E, S]` bool, the epoch's losses were finite
+      (default all True).
+    warmup_epochs: epoch e (1-based) counts once e >= this, as the
+      engine's beta warm-up.
+
+  Returns:
+    The final state dict of `initial_stopping_state`'s fields, plus
+    `improved` of the last epoch.
+  """
+  num_epochs, num_seeds = val.shape
+  if finite is None:
+    finite = jnp.ones(val.shape, bool)
+
+  def body(state, inputs):
+    epoch, val_e, finite_e = inputs
+    state = stopping_update(
+        rule, epoch=epoch, val=val_e, eligible=epoch >= warmup_epochs,
+        active=~state["stopped"], finite=finite_e,
+        **{k: v for k, v in state.items() if k != "improved"},
+    )
+    return state, None
+
+  start = dict(
+      initial_stopping_state(num_seeds), improved=jnp.zeros(num_seeds, bool)
+  )
+  epochs = jnp.arange(1, num_epochs + 1)
+  state, _ = jax.lax.scan(
+      body, start, (epochs, jnp.asarray(val, jnp.float32), finite)
+  )
+  return state
+
+
 def collapse_update(
     rule, *, epoch, std_ratio, noise_share, collapse_count, collapse_kind,
     collapse_epoch,
@@ -219,3 +261,21 @@ def collapse_alarms(collapse_kind):
   """Names of `TrainState.collapse_kind` codes `[S]`: None (no alarm),
   "posterior" or "scale"."""
   return [_COLLAPSE_NAMES[int(k)] for k in collapse_kind]
+
+
+def seed_outcome(state, seed):
+  """How seed `seed` of a finished run ended, for results.json.
+
+  Returns:
+    Dict of `stop_epoch` (the epoch it stopped at, or the last epoch trained
+    when it ran to the cap), `stop_reason` (see `stop_reasons`),
+    `collapse_alarm` (bool) and `collapse_kind` (None, "posterior" or
+    "scale"; see `collapse_alarms`).
+  """
+  kind = _COLLAPSE_NAMES[int(state.collapse_kind[seed])]
+  return dict(
+      stop_epoch=int(state.stop_epoch[seed]) or int(state.epoch),
+      stop_reason=_REASON_NAMES[int(state.stop_reason[seed])],
+      collapse_alarm=kind is not None,
+      collapse_kind=kind,
+  )

@@ -14,34 +14,11 @@ _TOY_RULE = training.StoppingRule(patience=30, min_delta=1e-3)
 _AUTHORS_RULE = training.StoppingRule(patience=3)
 
 
-def _step(rule_args, epoch, val, eligible, finite, state):
-  rule = training.StoppingRule(*rule_args)
-  return training.stopping_update(
-      rule, epoch=epoch, val=val, eligible=eligible, active=~state["stopped"],
-      finite=finite, **state,
-  )
-
-
 def _replay(rule, curves, *, warmup=0, finite=None):
-  """Runs `stopping_update` over `[E, S]` curves; returns the final state.
-
-  Epoch e (1-based) counts once e >= warmup, as the engine's beta warm-up.
-  """
-  num_epochs, num_seeds = curves.shape
-  state = training.initial_stopping_state(num_seeds)
-  args = (
-      rule.patience, rule.min_delta, rule.min_epochs, rule.lr_decay_factor,
-      rule.lr_decay_patience, rule.min_lr_scale,
+  """The final stopping state of `rule` over `[E, S]` curves (numpy)."""
+  return jax.device_get(
+      training.replay_stopping(rule, curves, finite, warmup_epochs=warmup)
   )
-  _step_fn = jax.jit(_step, static_argnums=0)
-  for e in range(num_epochs):
-    ok = jnp.ones(num_seeds, bool) if finite is None else finite[e]
-    state = _step_fn(
-        args, e + 1, jnp.asarray(curves[e], jnp.float32), e + 1 >= warmup, ok,
-        state,
-    )
-    state.pop("improved")
-  return jax.device_get(state)
 
 
 def _bumpy_descent(num_epochs=200, bump_length=12, seed=0):
