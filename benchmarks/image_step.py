@@ -1,11 +1,12 @@
-"""Training throughput of the convHVAE for each prior and objective.
+"""Training throughput of the two-level HVAEs for each prior and objective.
 
 Times the jitted optimiser step the image experiments run (value_and_grad of
 the objective + AdamNormGrad) on a fixed binary batch: compile time, then the
 best of `--repeats` timings of `--steps` steps, as images/second. Also reports
 each objective's step time relative to the VAE's. Usage:
 
-  python -m benchmarks.image_step --priors=standard,vamp --losses=vae,amim,mim
+  python -m benchmarks.image_step --priors=standard,vamp --losses=vae,amim,mim \
+      [--network=mlp --decoder_estimator=rloo --decoder_samples=2]
 """
 
 import time
@@ -28,6 +29,15 @@ _BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
 _K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timing.")
 _REPEATS = flags.DEFINE_integer("repeats", 2, "Timings (best is kept).")
+_NETWORK = flags.DEFINE_enum(
+    "network", "conv", ["conv", "mlp"], "convHVAE or the dense HVAE (L = 2)."
+)
+_ESTIMATOR = flags.DEFINE_string(
+    "decoder_estimator", "reinforce", "MIM decoder-half estimator."
+)
+_DECODER_SAMPLES = flags.DEFINE_integer(
+    "decoder_samples", 1, "MIM decoder samples per latent."
+)
 
 
 def time_step(prior, loss):
@@ -42,9 +52,12 @@ def time_step(prior, loss):
           (jax.random.uniform(jax.random.fold_in(key, 1), (k, 28, 28, 1))
            < 0.13) * 1.0
       ) if k else None,
+      network=_NETWORK.value,
   )
   loss_fn = objectives.make_loss_fn(
-      model, loss=loss, latent_anchor=objectives.MODEL_PRIOR
+      model, loss=loss, latent_anchor=objectives.MODEL_PRIOR,
+      decoder_estimator=_ESTIMATOR.value,
+      decoder_samples=_DECODER_SAMPLES.value,
   )
   optimizer = training.make_optimizer(
       ml_collections.ConfigDict(dict(
@@ -84,8 +97,9 @@ def time_step(prior, loss):
 
 def main(argv):
   del argv
-  print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}, batch "
-        f"{_BATCH.value}, K = {_K.value}")
+  print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}, "
+        f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}, "
+        f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value}")
   print("| prior | loss | compile s | images/s | step time / VAE step |")
   print("| --- | --- | --- | --- | --- |")
   for prior in _PRIORS.value:

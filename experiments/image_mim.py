@@ -1,7 +1,7 @@
 r"""Image experiments: convHVAE / PixelHVAE with MIM / A-MIM / VAE (Sec. 4.3-4.4).
 
-Trains one model (`config.model.kind`, `config.loss`; symmetric MIM for the
-convHVAE only, as in the thesis) on binarised MNIST, Fashion-MNIST or
+Trains one model (`config.model.kind`: convHVAE, PixelHVAE or the all-dense
+HVAE; `config.loss`; symmetric MIM not for the PixelHVAE, as in the thesis) on binarised MNIST, Fashion-MNIST or
 Omniglot, evaluates the early-stopped model on the test set and writes to the
 workdir:
   results.json   nll_is, elbo, knn{1,3,5,10}_acc, nmi, recon_err, ... plus
@@ -40,7 +40,7 @@ from mimjax import plotting
 
 flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
-_KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn"}
+_KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn", "hvae": "mlp"}
 
 
 def build_model(config, source):
@@ -71,7 +71,7 @@ def build_model(config, source):
       vamp_pseudo_inputs=k,
       pseudo_input_init=init,
       image_shape=source.x_shape,
-      decoder_kind=_KINDS[cfg.kind],
+      network=_KINDS[cfg.kind],
   )
 
 
@@ -82,7 +82,8 @@ def make_loss_fn(config, model):
       model,
       loss=config.loss,
       latent_anchor=objectives.MODEL_PRIOR,
-      decoder_sample=config.decoder_sample,
+      decoder_estimator=config.decoder_estimator,
+      decoder_samples=config.decoder_samples,
   )
 
 
@@ -102,7 +103,7 @@ def _prior_samples(model, params, n, key):
         params,
         method=lambda m: m.latent_prior().sample(seed=k_z, sample_shape=(n,)),
     )
-    if model.decoder_kind != "pixelcnn":
+    if model.network != "pixelcnn":
       return model.apply(params, z, method=lambda m, z: m.decode(z).mean())
     d1 = model.latent_dims[0]
     logits = lambda x, z1, z2: model.apply(
@@ -128,7 +129,7 @@ def _make_plots(config, workdir, model, params, test, arrays):
       arrays["x_mean"][:n], os.path.join(plots, "reconstructions.png"),
       ncols=ncols, title=f"{title}: reconstructions (means)",
   )
-  num_samples = n if config.model.kind == "conv_hvae" else min(
+  num_samples = n if config.model.kind != "pixel_hvae" else min(
       n, config.eval.pixel_samples
   )
   plotting.image_grid(

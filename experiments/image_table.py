@@ -1,13 +1,18 @@
 r"""Runs a table's worth of image configs; writes them beside the thesis's.
 
-For every dataset x prior x loss, trains and evaluates
-`configs/<dataset>_<prior>.py:<arg>,<loss>` with `experiments.image_mim`
+For every dataset x prior x loss x seed, trains and evaluates
+`configs/<dataset>_<prior>.py:<arg>,<loss>` (convHVAE) or, with
+`--model=hvae`, `configs/<dataset>_hvae_<prior>.py` with
+`experiments.image_mim` in `<workdir>/<dataset>_<prior>_<loss>_seed<k>`
 (finished runs are read back, killed ones resume) and writes `table.md` with
 test NLL (Tables 4.1 / 5.1) and 5-NN accuracy (Tables 4.2 / 5.2) next to the
-thesis's numbers, plus every other metric of `results.json`.
+thesis's convHVAE numbers (and, for the VAE rows of the dense HVAE, the
+VampPrior paper's), plus every other metric of `results.json`.
 
   python -m experiments.image_table --arg=small --datasets=mnist \
       --data_dir=/folder/with/mnist.npz --workdir=workdirs/table_small
+  python -m experiments.image_table --model=hvae --arg= --losses=vae,amim,mim \
+      --data_dir=../shared/data --workdir=workdirs/images_hvae
 """
 
 import importlib
@@ -27,6 +32,14 @@ _DATASETS = flags.DEFINE_list(
 )
 _PRIORS = flags.DEFINE_list("priors", ["s", "vp"], "Priors: s and/or vp.")
 _LOSSES = flags.DEFINE_list("losses", ["mim", "vae"], "Objectives to run.")
+_MODEL = flags.DEFINE_enum(
+    "model", "conv_hvae", ["conv_hvae", "hvae"],
+    "conv_hvae: configs/<dataset>_<prior>.py; hvae: the dense HVAE (L = 2) "
+    "of configs/<dataset>_hvae_<prior>.py.",
+)
+_SEEDS = flags.DEFINE_list(
+    "seeds", ["0"], "Values of config.seed; one run per seed and row."
+)
 flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
 flags.declare_key_flag("distributed")
@@ -47,6 +60,14 @@ THESIS = {
     ("omniglot", "vp", "mim"): dict(nll=(104.10, 100.79), knn5=(None, None)),
     ("omniglot", "vp", "vae"): dict(nll=(97.52, 100.63), knn5=(None, None)),
 }
+# Tomczak & Welling, "VAE with a VampPrior" (AISTATS 2018), test
+# log-likelihood of HVAE (L = 2) on dynamically binarised MNIST, as NLL.
+# Not verified against the paper offline (BUILD_NOTES, "Image chapter:
+# dense HVAE"): None where no value could be confirmed.
+VAMPPRIOR_PAPER = {
+    ("mnist", "vp", "vae"): 83.19,
+    ("mnist", "s", "vae"): None,
+}
 _COLUMNS = ("nll_is", "elbo", "knn1_acc", "knn5_acc", "nmi", "recon_err",
             "active_units", "train_time_s")
 
@@ -55,28 +76,35 @@ def _fmt(v):
   return "-" if v is None else (f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}")
 
 
-def write_table(rows, path, *, no_warmup):
+def write_table(rows, path, *, no_warmup, model="conv_hvae"):
+  """Writes `rows` of ((dataset, prior, loss, seed), results) as markdown."""
   slot = 1 if no_warmup else 0
   lines = [
-      "| run | NLL (ours) | NLL (thesis) | 5-NN (ours) | 5-NN (thesis) | "
+      "| run | NLL (ours) | NLL (thesis) | NLL (VampPrior paper) | "
+      "5-NN (ours) | 5-NN (thesis) | "
       + " | ".join(_COLUMNS[1:]) + " | budget |",
-      "|" + " --- |" * (6 + len(_COLUMNS) - 1),
+      "|" + " --- |" * (7 + len(_COLUMNS) - 1),
   ]
-  for (dataset, prior, loss), r in rows:
+  for (dataset, prior, loss, seed), r in rows:
     thesis = THESIS.get((dataset, prior, loss), dict(nll=(None,) * 2,
                                                      knn5=(None,) * 2))
+    paper = VAMPPRIOR_PAPER.get((dataset, prior, loss)) if model == "hvae" else None
     b = r["budget"]
     lines.append(
-        f"| {dataset} {prior.upper()} {loss.upper()} | {_fmt(r['nll_is'])} "
-        f"± {r['nll_is_stderr']:.2f} (S={r['nll_is_samples']}, "
-        f"n={r['nll_is_examples']}) | {_fmt(thesis['nll'][slot])} | "
+        f"| {dataset} {prior.upper()} {loss.upper()} seed {seed} | "
+        f"{_fmt(r['nll_is'])} ± {r['nll_is_stderr']:.2f} "
+        f"(S={r['nll_is_samples']}, n={r['nll_is_examples']}) | "
+        f"{_fmt(thesis['nll'][slot])} | {_fmt(paper)} | "
         f"{_fmt(r['knn5_acc'])} | {_fmt(thesis['knn5'][slot])} | "
         + " | ".join(_fmt(r[c]) for c in _COLUMNS[1:])
-        + f" | {b['steps']} steps ({b['train_images']} images) |"
+        + f" | {b['epochs']} epochs, {b['steps']} steps "
+        f"({b['train_images']} images) |"
     )
+  name = {"conv_hvae": "convHVAE", "hvae": "dense HVAE (L = 2)"}[model]
   with open(path, "w") as f:
-    f.write("convHVAE, one seed per row (thesis: mean of 10 trials, full "
-            "budget).\n\n" + "\n".join(lines) + "\n")
+    f.write(f"{name}, one seed per row. Thesis: convHVAE, mean of 10 "
+            "trials, full budget; VampPrior paper: its HVAE (L = 2).\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def main(argv):
@@ -88,22 +116,30 @@ def main(argv):
       )
   )
   rows = []
+  infix = "_hvae" if _MODEL.value == "hvae" else ""
   for dataset in _DATASETS.value:
     for prior in _PRIORS.value:
-      module = importlib.import_module(f"configs.{dataset}_{prior}")
+      module = importlib.import_module(f"configs.{dataset}{infix}_{prior}")
       for loss in _LOSSES.value:
-        config = module.get_config(",".join(filter(None, [table_flags.ARG.value, loss])))
-        config.data.dir = table_flags.DATA_DIR.value
-        name = f"{dataset}_{prior}_{loss}"
-        logging.info("=== %s", name)
-        workdir = os.path.join(root, name)
-        os.makedirs(workdir, exist_ok=True)
-        rows.append(((dataset, prior, loss), image_mim.run(config, workdir)))
+        for seed in _SEEDS.value:
+          config = module.get_config(
+              ",".join(filter(None, [table_flags.ARG.value, loss]))
+          )
+          config.data.dir = table_flags.DATA_DIR.value
+          config.seed = int(seed)
+          name = f"{dataset}_{prior}_{loss}_seed{seed}"
+          logging.info("=== %s", name)
+          workdir = os.path.join(root, name)
+          os.makedirs(workdir, exist_ok=True)
+          rows.append(
+              ((dataset, prior, loss, seed), image_mim.run(config, workdir))
+          )
   no_warmup = "no_warmup" in table_flags.ARG.value.split(",")
-  write_table(rows, os.path.join(root, "table.md"), no_warmup=no_warmup)
+  write_table(rows, os.path.join(root, "table.md"), no_warmup=no_warmup,
+              model=_MODEL.value)
   with open(os.path.join(root, "table.json"), "w") as f:
-    json.dump([dict(run="_".join(k), **r) for k, r in rows], f, indent=1,
-              default=list)
+    json.dump([dict(run=f"{d}_{p}_{l}_seed{s}", **r)
+               for (d, p, l, s), r in rows], f, indent=1, default=list)
   logging.info("Wrote %s", os.path.join(root, "table.md"))
 
 

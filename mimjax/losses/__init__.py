@@ -11,6 +11,7 @@ p(z) model latent prior; q(x) model data prior; M_S the sample mixture
 """
 
 from mimjax.losses._estimators import jensen_log_marginal
+from mimjax.losses._estimators import leave_one_out_baseline
 from mimjax.losses._estimators import score_function_surrogate
 from mimjax.losses._objectives import amim
 from mimjax.losses._objectives import consistency_regularizer
@@ -30,6 +31,7 @@ __all__ = (
     "consistency_regularizer",
     "cross_entropy",
     "jensen_log_marginal",
+    "leave_one_out_baseline",
     "linear_warmup",
     "marginal_mim",
     "mim",

@@ -2,10 +2,11 @@
 
 z = [z1, z2] (flat, z1 first). Encoder q(z2|x) q(z1|x, z2); prior
 p(z2) p(z1|z2) with p(z2) = N(0, I) ("S") or a VampPrior ("VP"); decoder
-p(x|z1, z2) Bernoulli: factorised (convHVAE) or an autoregressive PixelCNN
-(PixelHVAE). Exact layer sizes are those of Tomczak & Welling's
-convHVAE_2level / PixelHVAE_2level (reference digest Sec. 2.2-2.3); images
-are NHWC.
+p(x|z1, z2) Bernoulli: factorised (convHVAE, and the all-dense HVAE) or an
+autoregressive PixelCNN (PixelHVAE). Exact layer sizes are those of Tomczak
+& Welling's convHVAE_2level / PixelHVAE_2level (reference digest Sec.
+2.2-2.3) and HVAE_2level (their VampPrior paper's "HVAE (L = 2)": gated
+dense layers of 300 units); images are NHWC.
 """
 
 import math
@@ -52,14 +53,37 @@ class ConvFeatures(nn.Module):
     return x.reshape(x.shape[0], -1)
 
 
-class PosteriorTop(nn.Module):
-  """q(z2 | x): `[B, 28, 28, 1]` -> batch `[B]`, event `[d2]`."""
+class DenseFeatures(nn.Module):
+  """Flattened image through gated dense layers: `[B, H, W, C]` -> `[B, F]`."""
 
-  dim: int
+  num_layers: int
+  features: int = 300
 
   @nn.compact
   def __call__(self, x):
-    return GaussianHead(self.dim)(ConvFeatures(_Q_Z2_CONVS)(x))
+    h = x.reshape(x.shape[0], -1)
+    for _ in range(self.num_layers):
+      h = _gated.GatedDense(self.features)(h)
+    return h
+
+
+def _image_features(network, convs, dense_layers):
+  """The x path of an encoder: gated convolutions, or dense for "mlp"."""
+  if network == "mlp":
+    return DenseFeatures(dense_layers)
+  return ConvFeatures(convs)
+
+
+class PosteriorTop(nn.Module):
+  """q(z2 | x): `[B, H, W, C]` -> batch `[B]`, event `[d2]`."""
+
+  dim: int
+  network: str = "conv"
+
+  @nn.compact
+  def __call__(self, x):
+    h = _image_features(self.network, _Q_Z2_CONVS, dense_layers=2)(x)
+    return GaussianHead(self.dim)(h)
 
 
 class PosteriorBottom(nn.Module):
@@ -70,11 +94,12 @@ class PosteriorBottom(nn.Module):
   """
 
   dim: int
+  network: str = "conv"
 
   @nn.compact
   def __call__(self, x, z2):
-    hx = ConvFeatures(_Q_Z1_CONVS)(x)  # [B, 294]
-    hz = _gated.GatedDense(hx.shape[-1])(z2)  # [..., B, 294]
+    hx = _image_features(self.network, _Q_Z1_CONVS, dense_layers=1)(x)
+    hz = _gated.GatedDense(hx.shape[-1])(z2)  # [..., B, F] (F: 294, 300)
     hx = jnp.broadcast_to(hx, hz.shape)
     h = _gated.GatedDense(300)(jnp.concatenate([hx, hz], axis=-1))
     return GaussianHead(self.dim)(h)
@@ -112,6 +137,29 @@ class ConvDecoder(nn.Module):
     return distributions.bernoulli(logits, event_ndims=3)
 
 
+class DenseDecoder(nn.Module):
+  """p(x | z1, z2) of HVAE_2level: gated dense layers, Bernoulli `[H, W, C]`."""
+
+  image_shape: tuple[int, int, int] = (28, 28, 1)
+
+  @nn.compact
+  def __call__(self, z1, z2):
+    """z1 `[B, d1]`, z2 `[B, d2]` -> Bernoulli with batch `[B]`."""
+    h = jnp.concatenate(
+        [_gated.GatedDense(300)(z1), _gated.GatedDense(300)(z2)], axis=-1
+    )
+    h = _gated.GatedDense(300)(h)
+    logits = nn.Dense(
+        math.prod(self.image_shape), kernel_init=_gated.he_normal
+    )(h)
+    return distributions.bernoulli(
+        logits.reshape(h.shape[0], *self.image_shape), event_ndims=3
+    )
+
+
+_NETWORKS = ("conv", "pixelcnn", "mlp")
+
+
 class HierarchicalVAE(nn.Module):
   """q(z2|x) q(z1|x,z2), p(z2) p(z1|z2), p(x|z1,z2) on z = [z1, z2].
 
@@ -127,8 +175,10 @@ class HierarchicalVAE(nn.Module):
       (`distributions.data_initializer` of training images, as the
       reference's `--use_training_data_init`).
     image_shape: `[H, W, C]`.
-    decoder_kind: "conv" (convHVAE) or "pixelcnn" (PixelHVAE, whose decoder
-      has BatchNorm: apply with `mutable=["batch_stats"]` in training).
+    network: "conv" (convHVAE), "pixelcnn" (PixelHVAE: convHVAE's encoder,
+      a PixelCNN decoder with BatchNorm: apply with
+      `mutable=["batch_stats"]` in training) or "mlp" (HVAE_2level: every
+      network gated dense, 300 units).
     train: BatchNorm mode of the PixelCNN decoder (batch statistics if True,
       running averages if False); `model.clone(train=False)` evaluates.
   """
@@ -137,23 +187,25 @@ class HierarchicalVAE(nn.Module):
   vamp_pseudo_inputs: int = 500
   pseudo_input_init: Optional[nn.initializers.Initializer] = None
   image_shape: tuple[int, int, int] = (28, 28, 1)
-  decoder_kind: str = "conv"
+  network: str = "conv"
   train: bool = True
 
   def setup(self):
-    d1, d2 = self.latent_dims
-    self.posterior_top = PosteriorTop(d2)
-    self.posterior_bottom = PosteriorBottom(d1)
-    self.prior_bottom = PriorBottom(d1)
-    if self.decoder_kind == "conv":
-      self.decoder = ConvDecoder(self.image_shape)
-    elif self.decoder_kind == "pixelcnn":
-      self.decoder = _pixelcnn.PixelCNNDecoder(self.image_shape)
-    else:
+    if self.network not in _NETWORKS:
       raise ValueError(
-          f"unknown decoder_kind {self.decoder_kind!r}; use 'conv' or "
-          "'pixelcnn'"
+          f"unknown network {self.network!r}; use one of {_NETWORKS}"
       )
+    d1, d2 = self.latent_dims
+    encoder = "mlp" if self.network == "mlp" else "conv"
+    self.posterior_top = PosteriorTop(d2, encoder)
+    self.posterior_bottom = PosteriorBottom(d1, encoder)
+    self.prior_bottom = PriorBottom(d1)
+    if self.network == "conv":
+      self.decoder = ConvDecoder(self.image_shape)
+    elif self.network == "mlp":
+      self.decoder = DenseDecoder(self.image_shape)
+    else:
+      self.decoder = _pixelcnn.PixelCNNDecoder(self.image_shape)
     if self.vamp_pseudo_inputs:
       self.prior_top = distributions.VampPrior(
           self.vamp_pseudo_inputs,
@@ -181,7 +233,7 @@ class HierarchicalVAE(nn.Module):
     sample with `pixelcnn_sample`).
     """
     z1, z2 = z[..., : self.latent_dims[0]], z[..., self.latent_dims[0] :]
-    if self.decoder_kind == "pixelcnn":
+    if self.network == "pixelcnn":
       return distributions.AutoregressiveBernoulli(
           lambda x: self.decoder(x, z1, z2, train=self.train)
       )

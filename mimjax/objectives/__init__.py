@@ -4,7 +4,7 @@
 evaluates every log-density once, and hands them to `mimjax.losses`.
 """
 
-from mimjax.objectives._latent import DECODER_SAMPLES
+from mimjax.objectives._latent import DECODER_ESTIMATORS
 from mimjax.objectives._latent import LOSSES
 from mimjax.objectives._latent import LatentTerms
 from mimjax.objectives._latent import MODEL_PRIOR
@@ -16,7 +16,7 @@ from mimjax.objectives._tzk import SAMPLINGS as TZK_SAMPLINGS
 from mimjax.objectives._tzk import make_tzk_loss_fn
 
 __all__ = (
-    "DECODER_SAMPLES",
+    "DECODER_ESTIMATORS",
     "LOSSES",
     "LatentTerms",
     "MODEL_PRIOR",

@@ -19,7 +19,8 @@ _DETERMINISTIC = ("ae",)
 _DROPOUT_STREAM = 7
 # `latent_anchor` value that makes P(z) the model's learned prior p(z).
 MODEL_PRIOR = "model_prior"
-DECODER_SAMPLES = ("sample", "mean")
+# Gradient estimators of the decoder half for discrete x (`make_loss_fn`).
+DECODER_ESTIMATORS = ("reinforce", "batch_mean", "rloo", "mean")
 
 
 @flax.struct.dataclass
@@ -119,8 +120,13 @@ def encoder_terms(model, params, x, key):
   return model.apply(params, method=bound)
 
 
-def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
-  """`decoder_terms` on a bound module `m`; `anchor` None samples p(z)."""
+def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
+  """`decoder_terms` on a bound module `m`; `anchor` None samples p(z).
+
+  Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
+  reparameterized): rows are sample-major (row k * B + b is sample k of
+  latent b); `reparameterized` is False for discrete x.
+  """
   k_z, k_x, k_is = jax.random.split(key, 3)
   if anchor is None:  # the model prior, with pathwise gradients into it
     z = prior.sample(seed=k_z, sample_shape=(batch_size,))
@@ -130,13 +136,15 @@ def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
     )
   p_x = m.decode(z)
   reparameterized = distributions.is_reparameterized(p_x)
-  if decoder_sample == "mean" and not reparameterized:
-    x = jax.lax.stop_gradient(p_x.mean())
+  if estimator == "mean" and not reparameterized:
+    x = jax.lax.stop_gradient(p_x.mean())[None]
   else:
-    x = p_x.sample(seed=k_x)
+    x = p_x.sample(seed=k_x, sample_shape=(num_samples,))
   if not reparameterized:  # discrete (distrax gives int samples): a constant
     x = jax.lax.stop_gradient(x.astype(jnp.float32))
-  log_p_x_given_z = p_x.log_prob(x)
+  log_p_x_given_z = p_x.log_prob(x).reshape(-1)  # [K, B] -> [K * B]
+  x = x.reshape(-1, *x.shape[2:])
+  z_rows = jnp.tile(z, (num_samples, 1))
   q = m.encode(x)
 
   def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
@@ -149,8 +157,8 @@ def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
 
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
-      log_p_z=prior.log_prob(z),
-      log_q_z_given_x=q.log_prob(z),
+      log_p_z=jnp.tile(prior.log_prob(z), num_samples),
+      log_q_z_given_x=q.log_prob(z_rows),
       log_q_x=_log_q_x(m.data_prior(), x, importance_terms),
       log_prob_x_sample=(
           jnp.zeros_like(log_p_x_given_z)
@@ -158,11 +166,17 @@ def _decoder_half(m, anchor, batch_size, key, prior, decoder_sample="sample"):
           else log_p_x_given_z
       ),
   )
-  return terms, x, z
+  return (terms, x, z), reparameterized
 
 
 def decoder_terms(
-    model, params, latent_anchor, batch_size, key, decoder_sample="sample"
+    model,
+    params,
+    latent_anchor,
+    batch_size,
+    key,
+    decoder_estimator="reinforce",
+    decoder_samples=1,
 ):
   """Terms on decoder samples z ~ P(z), x ~ p(x|z) (Alg. 1, 3).
 
@@ -177,31 +191,58 @@ def decoder_terms(
       (a fixed anchor: no gradient flows into it), or `MODEL_PRIOR` to sample
       the model's own p(z) with pathwise gradients (the image models' choice,
       reference digest Sec. 1.2).
-    batch_size: number of decoder samples.
+    batch_size: number of latent samples B.
     key: PRNG key.
-    decoder_sample: for discrete x, "sample" draws x ~ p(x|z) (eq 3.26) and
-      "mean" uses the detached mean E[x|z] instead (the authors' image code,
-      reference digest Sec. 1.2), still with the REINFORCE term.
+    decoder_estimator: one of `DECODER_ESTIMATORS` (see `make_loss_fn`);
+      here only "mean" differs: discrete x is the detached mean E[x|z] (the
+      authors' image code, reference digest Sec. 1.2) instead of a sample.
+    decoder_samples: K samples x ~ p(x|z) per latent (1 for "mean").
 
   Returns:
-    (`LatentTerms`, x `[B, *x_shape]`, z `[B, d]`).
+    (`LatentTerms` with `[K * B]` fields, x `[K * B, *x_shape]`, z `[B, d]`);
+    row k * B + b holds sample k of latent b.
   """
-  _check_decoder_sample(decoder_sample)
+  _check_decoder_estimator(decoder_estimator, decoder_samples)
   anchor = None if _is_model_prior(latent_anchor) else latent_anchor
   return model.apply(
       params,
       method=lambda m: _decoder_half(
-          m, anchor, batch_size, key, m.latent_prior(), decoder_sample
-      ),
+          m, anchor, batch_size, key, m.latent_prior(), decoder_estimator,
+          decoder_samples,
+      )[0],
   )
 
 
-def _check_decoder_sample(decoder_sample):
-  if decoder_sample not in DECODER_SAMPLES:
+def _check_decoder_estimator(estimator, num_samples):
+  if estimator not in DECODER_ESTIMATORS:
     raise ValueError(
-        f"unknown decoder_sample {decoder_sample!r}; use one of "
-        f"{DECODER_SAMPLES}"
+        f"unknown decoder_estimator {estimator!r}; use one of "
+        f"{DECODER_ESTIMATORS}"
     )
+  if not isinstance(num_samples, int) or num_samples < 1:
+    raise ValueError(
+        f"decoder_samples must be a positive integer, got {num_samples!r}"
+    )
+  if estimator == "rloo" and num_samples < 2:
+    raise ValueError(
+        "decoder_estimator 'rloo' needs decoder_samples >= 2 (each sample's "
+        f"baseline is the mean of the others), got {num_samples}"
+    )
+  if estimator == "mean" and num_samples != 1:
+    raise ValueError(
+        "decoder_estimator 'mean' is deterministic: use decoder_samples=1, "
+        f"got {num_samples}"
+    )
+
+
+def _decoder_baseline(estimator, per_example, num_samples):
+  """Control variate b of the decoder half's REINFORCE term (`[K * B]`)."""
+  if estimator == "batch_mean":
+    return losses.leave_one_out_baseline(per_example)
+  if estimator == "rloo":
+    by_sample = per_example.reshape(num_samples, -1)
+    return losses.leave_one_out_baseline(by_sample).reshape(-1)
+  return 0.0
 
 
 def _is_model_prior(latent_anchor):
@@ -236,19 +277,30 @@ def _per_example(loss, terms, beta):
   raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
 
 
-def _summaries(prefix, terms, per_example):
+def _summaries(prefix, terms, per_example, consistency=True):
+  """Batch means of `terms` and the loss; R_MIM (eq 3.16) if `consistency`.
+
+  R_MIM is skipped where it is identically 0: on encoder samples with the
+  decoder marginal q(x), whose Jensen estimate makes q(x, z) = p(x, z).
+  """
   out = {f"{prefix}/loss": jnp.mean(per_example)}
   for field in dataclasses.fields(terms):
     if field.name != "log_prob_x_sample":
       out[f"{prefix}/{field.name}"] = jnp.mean(getattr(terms, field.name))
-  out[f"{prefix}/r_mim"] = jnp.mean(
-      losses.consistency_regularizer(terms.log_p_joint, terms.log_q_joint)
-  )
+  if consistency:
+    out[f"{prefix}/r_mim"] = jnp.mean(
+        losses.consistency_regularizer(terms.log_p_joint, terms.log_q_joint)
+    )
   return out
 
 
 def make_loss_fn(
-    model, *, loss, latent_anchor=None, decoder_sample="sample"
+    model,
+    *,
+    loss,
+    latent_anchor=None,
+    decoder_estimator="reinforce",
+    decoder_samples=1,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
 
@@ -259,8 +311,9 @@ def make_loss_fn(
     * "ae": z = E[z|x], loss -log p(x|z) (the deterministic auto-encoder
       baseline of ch. 7);
     * "mim", "mim_h", "ce": the mixture M_S: the batch's B data points with
-      z ~ q(z|x), plus B decoder samples z ~ P(z), x ~ p(x|z); the loss is
-      1/2 (mean over encoder half + mean over decoder half) (Alg. 1, 3).
+      z ~ q(z|x), plus B decoder samples z ~ P(z), x ~ p(x|z) (B / K latents
+      z with K = `decoder_samples` draws x each); the loss is 1/2 (mean over
+      encoder half + mean over decoder half) (Alg. 1, 3).
 
   Reductions are plain means over the (global) batch, so the value is the
   same whether the batch lives on one device or is sharded over many.
@@ -270,13 +323,31 @@ def make_loss_fn(
     loss: one of `LOSSES`.
     latent_anchor: P(z) for decoder samples (needed by symmetric losses):
       a fixed distribution, or `MODEL_PRIOR` for the model's learned p(z).
-    decoder_sample: discrete decoder samples, "sample" or "mean" (see
-      `decoder_terms`).
+    decoder_estimator: gradient estimator of the decoder half for discrete
+      x (eq 3.26: grad f(x) + (f(x) - b) grad log p(x|z), x ~ p(x|z)), one
+      of `DECODER_ESTIMATORS`:
+        "reinforce"   b = 0 (unbiased, high variance);
+        "batch_mean"  b = mean loss of the other decoder samples in the
+                      batch (`losses.leave_one_out_baseline`; unbiased);
+        "rloo"        K = `decoder_samples` >= 2 samples x per latent z, b =
+                      mean loss of the other K - 1 samples of the same z
+                      (unbiased; Kool et al. 2019);
+        "mean"        the authors' image code: x = the detached mean
+                      probabilities E[x|z], b = 0. Biased: x is not a binary
+                      sample, so this is not the gradient of the objective.
+      Continuous x is reparameterised and ignores it.
+    decoder_samples: samples x ~ p(x|z) per decoder latent z (K, dividing
+      the batch size B); the decoder half draws B / K latents, so it holds
+      B samples whatever K (the balanced mixture of Alg. 1) and costs the
+      same.
 
   Returns:
     The loss function. `batch` is a dict with "x" `[B, *x_shape]`; `aux`
-    holds the mean of every log-density term, each half's loss and R_MIM
-    (eq 3.16, a diagnostic), and beta. For a model in train mode with
+    holds the mean of every log-density term, each half's loss, R_MIM
+    (eq 3.16, a diagnostic; not on the encoder half with the decoder
+    marginal, where it is 0 by construction), beta and, for discrete
+    decoder samples, "dec/score_scale" = mean |f(x) - b|, the size of the
+    REINFORCE weights. For a model in train mode with
     BatchNorm (`model.train` and "batch_stats" in the variables) `aux` also
     holds "collections": the updated `{"batch_stats": ...}`.
   """
@@ -291,7 +362,7 @@ def make_loss_fn(
         f"unknown latent_anchor {latent_anchor!r}; pass a distribution or "
         f"{MODEL_PRIOR!r}"
     )
-  _check_decoder_sample(decoder_sample)
+  _check_decoder_estimator(decoder_estimator, decoder_samples)
   anchor = None if _is_model_prior(latent_anchor) else latent_anchor
 
   def bound_loss(m, x, key, beta):
@@ -303,17 +374,31 @@ def make_loss_fn(
         m, x, k_enc, prior, use_mean=loss in _DETERMINISTIC
     )
     enc_loss = _per_example(loss, enc, beta)
-    aux = _summaries("enc", enc, enc_loss)
+    aux = _summaries(
+        "enc", enc, enc_loss, consistency=m.data_prior() is not None
+    )
     aux["beta"] = jnp.asarray(beta, jnp.float32)
     total = jnp.mean(enc_loss)
     if symmetric:
-      dec, _, _ = _decoder_half(
-          m, anchor, x.shape[0], k_dec, prior, decoder_sample
+      if x.shape[0] % decoder_samples:
+        raise ValueError(
+            f"batch size {x.shape[0]} is not a multiple of decoder_samples="
+            f"{decoder_samples}"
+        )
+      (dec, _, _), reparameterized = _decoder_half(
+          m, anchor, x.shape[0] // decoder_samples, k_dec, prior,
+          decoder_estimator, decoder_samples,
+      )
+      dec_per_example = _per_example(loss, dec, beta)
+      baseline = _decoder_baseline(
+          decoder_estimator, dec_per_example, decoder_samples
       )
       dec_loss = losses.score_function_surrogate(
-          _per_example(loss, dec, beta), dec.log_prob_x_sample
+          dec_per_example, dec.log_prob_x_sample, baseline=baseline
       )
       aux.update(_summaries("dec", dec, dec_loss))
+      if not reparameterized:
+        aux["dec/score_scale"] = jnp.mean(jnp.abs(dec_per_example - baseline))
       total = 0.5 * (total + jnp.mean(dec_loss))
     aux["loss"] = total
     return total, aux

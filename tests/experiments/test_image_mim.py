@@ -44,6 +44,9 @@ def test_quick_mim_run_writes_results_and_plots(tmp_path, data_dir):
   assert on_disk["budget"]["steps"] == 4
   assert on_disk["config"]["loss"] == "mim"
   assert results["nll_is"] > 0 and on_disk["nll_is_samples"] == 10
+  # The standard error holds the test-set sampling error besides the Monte
+  # Carlo error of each image's estimate.
+  assert on_disk["nll_is_stderr"] > on_disk["nll_is_mc_stderr"] > 0
   for png in ("test_data.png", "reconstructions.png", "samples.png",
               "tsne_z.png", "val_loss.png"):
     assert (tmp_path / "plots" / png).stat().st_size > 3000, png
@@ -55,13 +58,20 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
   row = dict(nll_is=90.0, nll_is_stderr=0.5, nll_is_samples=100,
              nll_is_examples=200, elbo=-95.0, knn1_acc=0.9, knn5_acc=0.93,
              nmi=0.7, recon_err=4.0, active_units=30, train_time_s=10.0,
-             budget=dict(steps=200, train_images=20000))
+             budget=dict(epochs=4, steps=200, train_images=20000))
   path = tmp_path / "table.md"
-  image_table.write_table([(("mnist", "vp", "mim"), row)], path,
+  image_table.write_table([(("mnist", "vp", "mim", "0"), row)], path,
                           no_warmup=False)
   text = path.read_text()
-  assert "| mnist VP MIM | 90.00 ± 0.50 (S=100, n=200) | 82.73 |" in text
+  assert ("| mnist VP MIM seed 0 | 90.00 ± 0.50 (S=100, n=200) | 82.73 | - |"
+          in text)
   assert "0.930 | 0.970" in text
+  # The dense HVAE's VAE rows sit beside the VampPrior paper's HVAE (L = 2).
+  image_table.write_table([(("mnist", "vp", "vae", "1"), row)], path,
+                          no_warmup=False, model="hvae")
+  text = path.read_text()
+  assert text.startswith("dense HVAE (L = 2)")
+  assert "| mnist VP VAE seed 1 | 90.00 ± 0.50 (S=100, n=200) | 79.66 | 83.19 |" in text
 
 
 @pytest.mark.parametrize(

@@ -145,23 +145,46 @@ def test_vae_loss_is_negative_elbo_and_mim_reaches_pseudo_inputs(vp_model):
     assert np.all(np.isfinite(g))
 
 
-@pytest.mark.parametrize("decoder_sample,binary", [("sample", True), ("mean", False)])
-def test_decoder_samples_binary_or_mean(vp_model, decoder_sample, binary):
+@pytest.mark.parametrize(
+    "estimator,samples,binary",
+    [("reinforce", 1, True), ("rloo", 3, True), ("mean", 1, False)],
+)
+def test_decoder_samples_binary_or_mean(vp_model, estimator, samples, binary):
   model, params, _ = vp_model
-  _, x, _ = objectives.decoder_terms(
+  terms, x, z = objectives.decoder_terms(
       model, params, objectives.MODEL_PRIOR, 2, jax.random.key(5),
-      decoder_sample=decoder_sample,
+      decoder_estimator=estimator, decoder_samples=samples,
   )
   values = np.unique(np.asarray(x))
   assert x.dtype == jnp.float32
+  assert x.shape == (2 * samples, 28, 28, 1) and z.shape == (2, 80)
+  assert terms.log_p_z.shape == (2 * samples,)
   assert (set(values) <= {0.0, 1.0}) == binary
+  # Rows k * B + b are sample k of latent b: each row's log q(z|x) is
+  # evaluated at its own latent.
+  row = samples - 1
+  log_q = model.apply(
+      params, x[2 * row:2 * row + 1], z[:1],
+      method=lambda m, x, z: m.encode(x).log_prob(z),
+  )
+  np.testing.assert_allclose(
+      terms.log_q_z_given_x[2 * row], log_q[0], rtol=1e-5
+  )
 
 
-def test_unknown_decoder_sample_and_anchor_are_rejected(vp_model):
+def test_unknown_decoder_estimator_and_anchor_are_rejected(vp_model):
   model = vp_model[0]
-  with pytest.raises(ValueError, match="decoder_sample"):
-    objectives.make_loss_fn(model, loss="mim", latent_anchor="model_prior",
-                            decoder_sample="mode")
+  make = lambda **kw: objectives.make_loss_fn(
+      model, loss="mim", latent_anchor="model_prior", **kw
+  )
+  with pytest.raises(ValueError, match="unknown decoder_estimator"):
+    make(decoder_estimator="mode")
+  with pytest.raises(ValueError, match="needs decoder_samples >= 2"):
+    make(decoder_estimator="rloo")
+  with pytest.raises(ValueError, match="deterministic"):
+    make(decoder_estimator="mean", decoder_samples=2)
+  with pytest.raises(ValueError, match="positive integer"):
+    make(decoder_samples=0)
   with pytest.raises(ValueError, match="latent_anchor"):
     objectives.make_loss_fn(model, loss="mim", latent_anchor="prior")
 
@@ -176,7 +199,7 @@ def test_normalize_by_leaf_norm_gives_unit_norm_leaves():
 
 
 def test_pixel_hvae_parameter_count_and_batch_stats_flow():
-  model = models.HierarchicalVAE(vamp_pseudo_inputs=0, decoder_kind="pixelcnn")
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=0, network="pixelcnn")
   x = (jax.random.uniform(jax.random.key(6), (4, 28, 28, 1)) < 0.3) * 1.0
   variables = model.init(jax.random.key(7), x)
   count = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(
@@ -230,3 +253,53 @@ def test_mim_loss_and_grads_same_on_one_and_four_devices(vp_model):
   for a, b in zip(jax.tree.leaves(g4), jax.tree.leaves(g1)):
     np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
   assert max(float(np.abs(g).max()) for g in jax.tree.leaves(g1)) > 1e-3
+
+
+def _reference_dense_parameter_count(num_pseudo_inputs):
+  """Tomczak & Welling's HVAE_2level (MNIST, z1 = z2 = 40), by layer."""
+  gdense = lambda i, o: 2 * (i * o + o)
+  linear = lambda i, o: i * o + o
+  heads = 2 * linear(300, 40)
+  q_z2 = gdense(784, 300) + gdense(300, 300) + heads
+  q_z1 = gdense(784, 300) + gdense(40, 300) + gdense(600, 300) + heads
+  p_z1 = gdense(40, 300) + gdense(300, 300) + heads
+  p_x = 2 * gdense(40, 300) + gdense(600, 300) + linear(300, 784)
+  return q_z2 + q_z1 + p_z1 + p_x + num_pseudo_inputs * 784
+
+
+@pytest.mark.parametrize("k", [0, 500])
+def test_dense_hvae_parameter_count_matches_reference(k):
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=k, network="mlp")
+  shapes = jax.eval_shape(
+      model.init, jax.random.key(0), jnp.zeros((2, 28, 28, 1))
+  )
+  count = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+  assert count == _reference_dense_parameter_count(k)
+
+
+@pytest.mark.parametrize("loss", ["vae", "amim", "mim"])
+def test_dense_hvae_losses_have_finite_gradients(loss):
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=4, network="mlp")
+  x = (jax.random.uniform(jax.random.key(1), (6, 28, 28, 1)) < 0.3) * 1.0
+  params = model.init(jax.random.key(0), x)
+  loss_fn = objectives.make_loss_fn(
+      model, loss=loss, latent_anchor=objectives.MODEL_PRIOR,
+      decoder_estimator="rloo", decoder_samples=2,
+  )
+  (value, aux), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
+      params, {"x": x}, jax.random.key(2)
+  )
+  assert np.isfinite(value)
+  # The decoder marginal makes R_MIM 0 on encoder samples: not logged.
+  assert "enc/r_mim" not in aux
+  assert ("dec/score_scale" in aux) == (loss == "mim")
+  for g in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(g))
+  decoder = grads["params"]["decoder"]
+  assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(decoder)) > 0
+
+
+def test_unknown_network_is_rejected():
+  model = models.HierarchicalVAE(vamp_pseudo_inputs=0, network="dense")
+  with pytest.raises(ValueError, match="unknown network 'dense'"):
+    model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))

@@ -5,6 +5,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mimjax import distributions
 from mimjax import models
@@ -134,16 +135,22 @@ def test_decoder_sample_has_no_pathwise_gradient():
       assert np.all(np.asarray(terms.log_prob_x_sample) < 0)
 
 
-def test_reinforce_gradient_is_unbiased_against_exact_enumeration():
+def _decoder_half_gradients(estimator, decoder_samples):
   """Decoder half with z fixed at z0: E_x~p(x|z0)[f(x)] is a sum over the 4
-  binary x, so its exact gradient is known; the Monte-Carlo mean of the
-  library's surrogate gradient must match it (and the pathwise-only
-  gradient, without the score term, must not)."""
+  binary x, so its exact gradient is known.
+
+  Returns (`[50, P]` Monte-Carlo gradients of the library's surrogate, each
+  from 2000 latents, the exact gradient `[P]`, the pathwise-only gradient
+  `[P]` without the score term).
+  """
   model = _bernoulli_model(data_prior="gmm")
   z0 = jnp.array([0.3, -0.8])
   anchor = _PointMass(z0)
   params = model.init(jax.random.key(0), jnp.zeros((4, 2)))
-  mim = objectives.make_loss_fn(model, loss="mim", latent_anchor=anchor)
+  mim = objectives.make_loss_fn(
+      model, loss="mim", latent_anchor=anchor,
+      decoder_estimator=estimator, decoder_samples=decoder_samples,
+  )
   amim = objectives.make_loss_fn(model, loss="amim")
 
   def decoder_half_grad(x, key):
@@ -202,10 +209,45 @@ def test_reinforce_gradient_is_unbiased_against_exact_enumeration():
   )
   samples = np.stack([flat(jax.tree.map(lambda a: a[i], g_dec))
                       for i in range(num_chunks)])
+  return samples, flat(exact), flat(naive)
+
+
+@pytest.mark.parametrize(
+    "estimator,decoder_samples",
+    [("reinforce", 1), ("batch_mean", 1), ("rloo", 2), ("reinforce", 2)],
+)
+def test_decoder_gradient_is_unbiased_against_exact_enumeration(
+    estimator, decoder_samples
+):
+  """The Monte-Carlo mean of each unbiased estimator's gradient matches the
+  enumerated one (and the pathwise-only gradient, without the score term,
+  does not)."""
+  samples, exact, naive = _decoder_half_gradients(estimator, decoder_samples)
+  num_chunks = len(samples)
   mean = samples.mean(0)
   se = samples.std(0, ddof=1) / np.sqrt(num_chunks)
-  z_exact = np.abs(mean - flat(exact)) / (se + 1e-6)
+  z_exact = np.abs(mean - exact) / (se + 1e-6)
   assert z_exact.max() < 5.0, (z_exact.max(), np.argmax(z_exact))
   # Power: the score-function term matters, by many standard errors.
-  z_naive = np.abs(mean - flat(naive)) / (se + 1e-6)
+  z_naive = np.abs(mean - naive) / (se + 1e-6)
   assert z_naive.max() > 10.0
+
+
+@pytest.mark.parametrize(
+    "estimator,decoder_samples", [("batch_mean", 1), ("rloo", 2)]
+)
+def test_decoder_baselines_lower_the_gradient_variance(
+    estimator, decoder_samples
+):
+  """Against REINFORCE with b = 0 and the same number of decoder samples."""
+  reinforce, _, _ = _decoder_half_gradients("reinforce", decoder_samples)
+  baseline, _, _ = _decoder_half_gradients(estimator, decoder_samples)
+  assert baseline.var(0).sum() < 0.5 * reinforce.var(0).sum()
+
+
+def test_mean_estimator_is_biased():
+  """The authors' detached mean probabilities are not binary samples: the
+  gradient misses the enumerated one by many standard errors."""
+  samples, exact, _ = _decoder_half_gradients("mean", 1)
+  se = samples.std(0, ddof=1) / np.sqrt(len(samples))
+  assert (np.abs(samples.mean(0) - exact) / (se + 1e-6)).max() > 10.0
