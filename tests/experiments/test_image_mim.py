@@ -1,5 +1,6 @@
 """Smoke tests of the image entrypoint on a small synthetic MNIST file."""
 
+import importlib
 import json
 
 import numpy as np
@@ -112,11 +113,16 @@ def test_quick_pixel_hvae_amim_run(tmp_path, data_dir):
     image_mim.run(config, str(tmp_path / "mim"))
 
 
-def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
-  from configs import mnist_s  # pylint: disable=g-import-not-at-top
+@pytest.mark.parametrize(
+    "config_name,arg",
+    [("mnist_s", "quick,vae"), ("mnist_hvae_vp", "quick,mim")],
+)
+def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir,
+                                                config_name, arg):
+  module = importlib.import_module(f"configs.{config_name}")
 
   def config(epochs):
-    c = mnist_s.get_config("quick,vae")
+    c = module.get_config(arg)
     c.data.dir = data_dir
     c.data.num_validation = 60
     c.train.max_epochs = epochs
