@@ -60,10 +60,10 @@ THESIS = {
     ("omniglot", "vp", "mim"): dict(nll=(104.10, 100.79), knn5=(None, None)),
     ("omniglot", "vp", "vae"): dict(nll=(97.52, 100.63), knn5=(None, None)),
 }
-# Tomczak & Welling, "VAE with a VampPrior" (AISTATS 2018), test
-# log-likelihood of HVAE (L = 2) on dynamically binarised MNIST, as NLL.
-# Not verified against the paper offline (BUILD_NOTES, "Image chapter:
-# dense HVAE"): None where no value could be confirmed.
+# Tomczak & Welling, "VAE with a VampPrior" (AISTATS 2018), test NLL of
+# HVAE (L = 2) on dynamically binarised MNIST. The paper's table could not be
+# read offline; 83.19 (VampPrior) is quoted second-hand, the standard
+# prior's value was not found (BUILD_NOTES, "Image chapter: dense HVAE").
 VAMPPRIOR_PAPER = {
     ("mnist", "vp", "vae"): 83.19,
     ("mnist", "s", "vae"): None,
@@ -103,7 +103,9 @@ def write_table(rows, path, *, no_warmup, model="conv_hvae"):
   name = {"conv_hvae": "convHVAE", "hvae": "dense HVAE (L = 2)"}[model]
   with open(path, "w") as f:
     f.write(f"{name}, one seed per row. Thesis: convHVAE, mean of 10 "
-            "trials, full budget; VampPrior paper: its HVAE (L = 2).\n\n"
+            "trials, full budget; VampPrior paper: its HVAE (L = 2), "
+            "dynamic MNIST, a second-hand value not verified against the "
+            "paper (BUILD_NOTES).\n\n"
             + "\n".join(lines) + "\n")
 
 
