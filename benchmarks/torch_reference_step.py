@@ -1,8 +1,9 @@
-"""The PyTorch baseline on this machine: a convHVAE step and IS-NLL chunk.
+"""The PyTorch baseline on this machine: an HVAE step and IS-NLL chunk.
 
 An independent PyTorch re-implementation of the authors' convHVAE_2level
 (reference digest Sec. 2.2: gated convolutions / gated dense layers, the same
-layer sizes as `mimjax.models.HierarchicalVAE`) and of its VAE loss with a
+layer sizes as `mimjax.models.HierarchicalVAE`) or, with `--network=mlp`,
+of their all-dense HVAE_2level (`network="mlp"`), and of its VAE loss with a
 standard or VampPrior (K = 500) p(z2), timed the way the reference runs it:
 NCHW float32, batch 100, Adam, `torch.set_num_threads(--threads)`. It also
 times one reference IS-NLL chunk (the image replicated 100 times, the whole
@@ -11,7 +12,7 @@ chunks per image). It is the yardstick for `benchmarks/image_step.py` and
 `benchmarks/is_nll.py`; PyTorch is not a mimjax dependency:
 
   pip install torch   # CPU build
-  python -m benchmarks.torch_reference_step --priors=standard,vamp
+  python -m benchmarks.torch_reference_step --priors=standard,vamp [--network=mlp]
 """
 
 import math
@@ -26,6 +27,10 @@ _BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
 _K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up).")
 _THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+_NETWORK = flags.DEFINE_enum(
+    "network", "conv", ["conv", "mlp"],
+    "convHVAE_2level or the dense HVAE_2level.",
+)
 
 # (in, out, kernel, stride, padding) of the two encoders' gated convolutions.
 _Q_Z2 = ((1, 32, 7, 1, 3), (32, 32, 3, 2, 1), (32, 64, 5, 1, 2),
@@ -34,8 +39,9 @@ _Q_Z1 = ((1, 32, 3, 1, 1), (32, 32, 3, 2, 1), (32, 64, 3, 1, 1),
          (64, 64, 3, 2, 1), (64, 6, 3, 1, 1))
 
 
-def _build(torch, vamp):
-  """Returns the convHVAE; its `loss(x)` is the `[B]` negative ELBO."""
+def _build(torch, vamp, dense):
+  """Returns the convHVAE (or, `dense`, the HVAE_2level); its `loss(x)` is
+  the `[B]` negative ELBO."""
   nn = torch.nn
 
   class Gated(nn.Module):
@@ -62,21 +68,31 @@ def _build(torch, vamp):
 
     def __init__(self):
       super().__init__()
-      self.q_z2 = nn.Sequential(*[gated_conv(*c) for c in _Q_Z2])
-      self.q_z2_mean, self.q_z2_logvar = heads(294)
-      self.q_z1_x = nn.Sequential(*[gated_conv(*c) for c in _Q_Z1])
-      self.q_z1_z2 = gated_dense(40, 294)
-      self.q_z1_joint = gated_dense(588, 300)
+      features = 300 if dense else 294  # of each encoder's x path
+      if dense:
+        self.q_z2 = nn.Sequential(nn.Flatten(), gated_dense(784, 300),
+                                  gated_dense(300, 300))
+        self.q_z1_x = nn.Sequential(nn.Flatten(), gated_dense(784, 300))
+      else:
+        self.q_z2 = nn.Sequential(*[gated_conv(*c) for c in _Q_Z2])
+        self.q_z1_x = nn.Sequential(*[gated_conv(*c) for c in _Q_Z1])
+      self.q_z2_mean, self.q_z2_logvar = heads(features)
+      self.q_z1_z2 = gated_dense(40, features)
+      self.q_z1_joint = gated_dense(2 * features, 300)
       self.q_z1_mean, self.q_z1_logvar = heads(300)
       self.p_z1 = nn.Sequential(gated_dense(40, 300), gated_dense(300, 300))
       self.p_z1_mean, self.p_z1_logvar = heads(300)
       self.p_x_z1, self.p_x_z2 = gated_dense(40, 300), gated_dense(40, 300)
-      self.p_x_joint = gated_dense(600, 784)
-      self.p_x_convs = nn.Sequential(
-          gated_conv(1, 64, 3, 1, 1),
-          *[gated_conv(64, 64, 3, 1, 1) for _ in range(3)],
-      )
-      self.p_x_logits = nn.Conv2d(64, 1, 1)
+      if dense:
+        self.p_x_joint = gated_dense(600, 300)
+        self.p_x_logits = nn.Linear(300, 784)
+      else:
+        self.p_x_joint = gated_dense(600, 784)
+        self.p_x_convs = nn.Sequential(
+            gated_conv(1, 64, 3, 1, 1),
+            *[gated_conv(64, 64, 3, 1, 1) for _ in range(3)],
+        )
+        self.p_x_logits = nn.Conv2d(64, 1, 1)
       if vamp:
         self.pseudo = nn.Linear(_K.value, 784, bias=False)
 
@@ -94,7 +110,10 @@ def _build(torch, vamp):
       h = self.p_z1(z2)
       p_mean1, p_logvar1 = self.p_z1_mean(h), self.p_z1_logvar(h)
       h = self.p_x_joint(torch.cat([self.p_x_z1(z1), self.p_x_z2(z2)], 1))
-      logits = self.p_x_logits(self.p_x_convs(h.view(-1, 1, 28, 28)))
+      if dense:
+        logits = self.p_x_logits(h).view(-1, 1, 28, 28)
+      else:
+        logits = self.p_x_logits(self.p_x_convs(h.view(-1, 1, 28, 28)))
       log_px = -nn.functional.binary_cross_entropy_with_logits(
           logits, x, reduction="none").flatten(1).sum(1)
       normal = lambda z, m, lv: (-0.5 * (lv + (z - m) ** 2 / lv.exp())).sum(-1)
@@ -132,11 +151,11 @@ def main(argv):
   torch.manual_seed(0)
   torch.set_num_threads(_THREADS.value)
   print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"batch {_BATCH.value}, K = {_K.value}")
+        f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}")
   print("| prior | VAE step images/s | IS-NLL s per image at S = 5000 |")
   print("| --- | --- | --- |")
   for prior in _PRIORS.value:
-    model = _build(torch, prior == "vamp")
+    model = _build(torch, prior == "vamp", _NETWORK.value == "mlp")
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
     x = (torch.rand(_BATCH.value, 1, 28, 28) < 0.13).float()
 
