@@ -6,7 +6,9 @@ layer sizes as `mimjax.models.HierarchicalVAE`) or, with `--network=mlp`,
 of their all-dense HVAE_2level (`network="mlp"`), and of its VAE loss with a
 standard or VampPrior (K = 500) p(z2), timed the way the reference runs it:
 NCHW float32, batch 100, Adam, `torch.set_num_threads(--threads)`. It also
-times one reference IS-NLL chunk (the image replicated 100 times, the whole
+times the symmetric MIM step with the RLOO estimator of the decoder half
+(K = 2 draws per latent, as mimjax's image default) and one reference
+IS-NLL chunk (the image replicated 100 times, the whole
 VAE loss including the VampPrior's K encoder passes; S = 5000 is 50 such
 chunks per image). It is the yardstick for `benchmarks/image_step.py` and
 `benchmarks/is_nll.py`; PyTorch is not a mimjax dependency:
@@ -100,37 +102,108 @@ def _build(torch, vamp, dense):
       h = self.q_z2(x).flatten(1)
       return self.q_z2_mean(h), self.q_z2_logvar(h)
 
-    def loss(self, x):
-      mean2, logvar2 = self.posterior_top(x)
-      z2 = mean2 + torch.exp(0.5 * logvar2) * torch.randn_like(mean2)
+    def posterior_bottom(self, x, z2):
       h = torch.cat([self.q_z1_x(x).flatten(1), self.q_z1_z2(z2)], 1)
       h = self.q_z1_joint(h)
-      mean1, logvar1 = self.q_z1_mean(h), self.q_z1_logvar(h)
-      z1 = mean1 + torch.exp(0.5 * logvar1) * torch.randn_like(mean1)
+      return self.q_z1_mean(h), self.q_z1_logvar(h)
+
+    def prior_bottom(self, z2):
       h = self.p_z1(z2)
-      p_mean1, p_logvar1 = self.p_z1_mean(h), self.p_z1_logvar(h)
+      return self.p_z1_mean(h), self.p_z1_logvar(h)
+
+    def logits(self, z1, z2):
       h = self.p_x_joint(torch.cat([self.p_x_z1(z1), self.p_x_z2(z2)], 1))
       if dense:
-        logits = self.p_x_logits(h).view(-1, 1, 28, 28)
+        return self.p_x_logits(h).view(-1, 1, 28, 28)
+      return self.p_x_logits(self.p_x_convs(h.view(-1, 1, 28, 28)))
+
+    def pseudo_posteriors(self):
+      """(mean, logvar) `[K, 40]` of q(z2 | u_k), or None (p(z2) = N(0, I))."""
+      if not vamp:
+        return None
+      u = nn.functional.hardtanh(
+          self.pseudo(torch.eye(_K.value)), 0.0, 1.0).view(-1, 1, 28, 28)
+      return self.posterior_top(u)
+
+    def log_prior(self, z1, z2, pseudo):
+      """log p(z2) + log p(z1 | z2) `[B]`."""
+      if pseudo is None:
+        log_pz2 = _normal(z2, torch.zeros_like(z2), torch.zeros_like(z2))
       else:
-        logits = self.p_x_logits(self.p_x_convs(h.view(-1, 1, 28, 28)))
-      log_px = -nn.functional.binary_cross_entropy_with_logits(
-          logits, x, reduction="none").flatten(1).sum(1)
-      normal = lambda z, m, lv: (-0.5 * (lv + (z - m) ** 2 / lv.exp())).sum(-1)
-      if vamp:
-        u = nn.functional.hardtanh(
-            self.pseudo(torch.eye(_K.value)), 0.0, 1.0).view(-1, 1, 28, 28)
-        u_mean, u_logvar = self.posterior_top(u)  # [K, 40]
         log_pz2 = torch.logsumexp(
-            normal(z2[:, None], u_mean[None], u_logvar[None]), 1
+            _normal(z2[:, None], pseudo[0][None], pseudo[1][None]), 1
         ) - math.log(_K.value)
+      return log_pz2 + _normal(z1, *self.prior_bottom(z2))
+
+    def encode(self, x):
+      """z ~ q(z|x) and log q(z|x), `[B, 40]` x 2 and `[B]`."""
+      mean2, logvar2 = self.posterior_top(x)
+      z2 = _sample(mean2, logvar2)
+      mean1, logvar1 = self.posterior_bottom(x, z2)
+      z1 = _sample(mean1, logvar1)
+      return z1, z2, _normal(z1, mean1, logvar1) + _normal(z2, mean2, logvar2)
+
+    def log_q(self, x, z1, z2):
+      """log q(z|x) at given z `[B]`."""
+      return (_normal(z2, *self.posterior_top(x))
+              + _normal(z1, *self.posterior_bottom(x, z2)))
+
+    def loss(self, x):
+      """The `[B]` negative ELBO."""
+      pseudo = self.pseudo_posteriors()
+      z1, z2, log_q = self.encode(x)
+      log_px = _log_bernoulli(self.logits(z1, z2), x)
+      return log_q - self.log_prior(z1, z2, pseudo) - log_px
+
+    def mim_loss(self, x, draws=2):
+      """Symmetric MIM (beta = 1) with the decoder marginal, RLOO with
+      `draws` binary samples per latent and B / draws latents (scalar)."""
+      pseudo = self.pseudo_posteriors()
+      # Encoder half: log q(z|x) cancels (Jensen q(x) at z' = z).
+      z1, z2, _ = self.encode(x)
+      enc = -(_log_bernoulli(self.logits(z1, z2), x)
+              + self.log_prior(z1, z2, pseudo))
+      # Decoder half: z ~ p(z) (pathwise), x ~ p(x|z), draws per latent.
+      n = x.shape[0] // draws
+      if pseudo is None:
+        z2 = torch.randn(n, 40)
       else:
-        log_pz2 = normal(z2, torch.zeros_like(z2), torch.zeros_like(z2))
-      kl = (normal(z1, mean1, logvar1) + normal(z2, mean2, logvar2)
-            - normal(z1, p_mean1, p_logvar1) - log_pz2)
-      return kl - log_px
+        k = torch.randint(0, _K.value, (n,))
+        z2 = _sample(pseudo[0][k], pseudo[1][k])
+      z1 = _sample(*self.prior_bottom(z2))
+      logits = self.logits(z1, z2).repeat(draws, 1, 1, 1)
+      z1, z2 = z1.repeat(draws, 1), z2.repeat(draws, 1)
+      xs = torch.bernoulli(torch.sigmoid(logits)).detach()
+      log_px = _log_bernoulli(logits, xs)
+      z1i, z2i, log_qi = self.encode(xs)  # importance sample z'
+      log_qx = (_log_bernoulli(self.logits(z1i, z2i), xs)
+                + self.log_prior(z1i, z2i, pseudo) - log_qi)
+      f = -0.5 * (log_px + self.log_prior(z1, z2, pseudo)
+                  + self.log_q(xs, z1, z2) + log_qx)
+      by_draw = f.detach().view(draws, n)
+      baseline = ((by_draw.sum(0, keepdim=True) - by_draw)
+                  / (draws - 1)).view(-1)
+      centred = f.detach() - baseline
+      dec = f + centred * log_px - (centred * log_px).detach()
+      return 0.5 * (enc.mean() + dec.mean())
 
   return ConvHVAE()
+
+
+def _normal(z, mean, logvar):
+  """log N(z; mean, exp(logvar)) without the 2 pi constant, summed: `[B]`."""
+  return (-0.5 * (logvar + (z - mean) ** 2 / logvar.exp())).sum(-1)
+
+
+def _sample(mean, logvar):
+  import torch  # pylint: disable=g-import-not-at-top
+  return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+
+def _log_bernoulli(logits, x):
+  import torch  # pylint: disable=g-import-not-at-top
+  return -torch.nn.functional.binary_cross_entropy_with_logits(
+      logits, x, reduction="none").flatten(1).sum(1)
 
 
 def _time(fn, steps):
@@ -152,8 +225,9 @@ def main(argv):
   torch.set_num_threads(_THREADS.value)
   print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}")
-  print("| prior | VAE step images/s | IS-NLL s per image at S = 5000 |")
-  print("| --- | --- | --- |")
+  print("| prior | VAE step images/s | MIM step (RLOO K = 2) images/s | "
+        "IS-NLL s per image at S = 5000 |")
+  print("| --- | --- | --- | --- |")
   for prior in _PRIORS.value:
     model = _build(torch, prior == "vamp", _NETWORK.value == "mlp")
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
@@ -164,14 +238,20 @@ def main(argv):
       model.loss(x).mean().backward()
       optimizer.step()
 
+    def mim_step():
+      optimizer.zero_grad()
+      model.mim_loss(x).backward()
+      optimizer.step()
+
     def is_chunk():
       with torch.no_grad():
         return model.loss(x[:1].expand(100, 1, 28, 28).contiguous())
 
     step_s = _time(step, _STEPS.value)
+    mim_s = _time(mim_step, _STEPS.value)
     chunk_s = _time(is_chunk, _STEPS.value)
-    print(f"| {prior} | {_BATCH.value / step_s:.1f} | {50 * chunk_s:.1f} |",
-          flush=True)
+    print(f"| {prior} | {_BATCH.value / step_s:.1f} | "
+          f"{_BATCH.value / mim_s:.1f} | {50 * chunk_s:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
