@@ -4,13 +4,19 @@ train-one-model / write-results scaffolding of a run."""
 import json
 import logging as std_logging
 import os
+import re
+import sys
 import time
+import traceback
 
+from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
+import mimjax
+from mimjax import files
 from mimjax import evaluation
 from mimjax import plotting
 from mimjax import training
@@ -29,6 +35,13 @@ DISTRIBUTED = flags.DEFINE_bool(
     "environment supplies the coordinator address and process ids).",
 )
 
+OVERWRITE = flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Start afresh in a workdir that holds a run of a different config: its "
+    "files are moved to <workdir>.replaced-<time> (nothing is deleted). "
+    "Without it, such a run stops with the differing fields named.",
+)
 
 # --config=configs/<file>.py[:arg] plus --config.<field>=<value>; defined
 # once here so that several entrypoints can be imported together.
@@ -73,6 +86,11 @@ def setup(default_workdir=None):
   workdir = WORKDIR.value
   if workdir is None and default_workdir:
     workdir = default_workdir
+  elif CONFIG.value is None:
+    raise mimjax.InputError(
+        "--config is required, e.g. --config=configs/toy_gmm2d.py:quick "
+        "(the files in configs/ list their arguments in their docstrings)"
+    )
   elif workdir is None:
     filename = config_flags.get_config_filename(flags.FLAGS[CONFIG.name])
     name, arg = filename.partition(":")[::2]
@@ -83,13 +101,40 @@ def setup(default_workdir=None):
   return workdir
 
 
-def finished_results(workdir):
-  """The results.json of a finished run in `workdir`, or None."""
+def finished_results(workdir, config, *, overwrite=False, extendable=()):
+  """The results.json of a finished run of `config` in `workdir`, or None.
+
+  Reads only (a finished run in a read-only folder reports its results). A
+  torn results.json (a run killed while writing it, before atomic writes)
+  is None: the run is evaluated again from its final checkpoint.
+
+  Args:
+    workdir: the run folder.
+    config: the run's config.
+    overwrite: ignore the finished run (None).
+    extendable: config sections whose change means "run again" rather than
+      an error (e.g. a sweep that gained points reuses the finished ones).
+
+  Raises:
+    InputError: results.json was written by a run of a different config
+      (see `training.config_diff`), unless `overwrite`.
+  """
   path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
+  if overwrite or not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  results = files.read_json(path)
+  if results is None:
+    logging.warning("%s is torn or unreadable; evaluating again.", path)
+    return None
+  if "config" not in results:
+    return results
+  diff = training.config_diff(results["config"], config)
+  if diff and all(f.split(".")[0] in extendable for f, _, _ in diff):
+    return None
+  training.check_same_config(
+      workdir, results["config"], config, what="finished results"
+  )
+  return results
 
 
 def train_single_model(config, workdir, *, model, make_loss_fn, source):
@@ -126,6 +171,14 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
   return state, eval_model, params, time.perf_counter() - start
 
 
+def provenance(config):
+  """What produced a run's results (`training.run_record` less the config,
+  which results.json holds at its top level)."""
+  record = training.run_record(config)
+  del record["config"]
+  return record
+
+
 def run_record(config, state, source, *, start, train_time, unit, **budget):
   """The bookkeeping half of results.json: budget, times, devices, config.
 
@@ -153,16 +206,17 @@ def run_record(config, state, source, *, start, train_time, unit, **budget):
       train_time_s=train_time,
       wall_time_s=time.perf_counter() - start,
       devices=[str(d) for d in jax.devices()],
+      provenance=provenance(config),
       config=config.to_dict(),
   )
 
 
 def write_results(workdir, results):
-  """Writes results.json (process 0); returns what a re-run reads back."""
+  """Writes results.json atomically (process 0); returns what a re-run
+  reads back."""
   results = json.loads(json.dumps(results, default=list))
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=1)
+    files.write_json(os.path.join(workdir, "results.json"), results)
   return results
 
 
@@ -175,3 +229,96 @@ def plot_validation_curve(config, workdir, label=None):
       {label or config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
       os.path.join(workdir, "plots", "val_loss.png"),
   )
+
+
+# Errors that are the user's to fix, printed as one line: bad input, an
+# unreadable checkpoint, a loss that turned non-finite.
+_USER_ERRORS = (mimjax.InputError, training.CheckpointError, FloatingPointError)
+_HELP = ("--help", "-h", "--helpshort", "--helpfull", "--helpxml", "-?")
+
+
+def _fail(message):
+  """Prints `error: <message>` as one line to stderr and exits 1."""
+  print("error: " + " ".join(str(message).split()), file=sys.stderr)
+  sys.exit(1)
+
+
+def _config_flag(argv, field):
+  """The `--config.<...>` argument of `argv` that names `field`."""
+  for arg in argv:
+    path = arg.split("=", 1)[0]
+    if path.startswith("--config.") and field in path.split("."):
+      return arg
+  return "--config"
+
+
+def _check_config_loaded():
+  """ml_collections defers a config file's load error to its first use;
+  report it now, as one line naming the file."""
+  flag = flags.FLAGS[CONFIG.name]
+  if not flag.present:
+    return
+  try:
+    flag.value.keys()
+  except OSError as e:
+    cause = [line.strip() for line in str(e).splitlines() if line.strip()]
+    _fail(
+        f"--config={config_flags.get_config_filename(flag)}: cannot load "
+        f"the config file ({cause[-1]}); the config files are in configs/ "
+        "(run from the repository root)"
+    )
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with one-line errors and exit 0 on --help.
+
+  A config override naming an unknown field, an unloadable config file or
+  a bad config argument becomes one line naming the flag (with "did you
+  mean" for a typo) instead of a traceback.
+  """
+  try:
+    argv = flags.FLAGS(argv)
+    _check_config_loaded()
+    return argv
+  except SystemExit:
+    if any(a.split("=")[0] in _HELP for a in argv[1:]):
+      sys.exit(0)  # absl exits 1 after printing the help
+    raise
+  except (AttributeError, KeyError) as e:  # --config.<unknown field>
+    text = str(e).replace("\\n", "\n").replace("\\'", "'")
+    field = re.search(r"'([A-Za-z0-9_]+)'", text)
+    field = field.group(1) if field else text
+    guess = re.search(r'Did you mean "([^"]+)"', text)
+    _fail(
+        f"{_config_flag(argv, field)}: the config has no field {field!r}"
+        + (f" (did you mean {guess.group(1)!r}?)" if guess else "")
+        + "; the config file lists its fields"
+    )
+  except (flags.Error, OSError, ValueError) as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    flag = next((line for line in lines if line.startswith("flag --")), "")
+    cause = lines[-1] if lines else ""
+    if flag:
+      cause = cause.removeprefix(flag.split(": ")[0] + ": ")
+    cause = re.sub(r"^[A-Za-z]*(Error|Exception): ", "", cause)
+    name = flag.removeprefix("flag ").split(": ")[0]
+    _fail(f"{name}: {cause}" if name else cause)
+
+
+def run_main(main):
+  """`app.run(main)` for the entrypoints, with one-line user errors.
+
+  A user's mistake (`mimjax.InputError`, `training.CheckpointError`,
+  `FloatingPointError`), in the flags or during the run, prints one line
+  `error: ...` and exits 1; `--verbosity=1` shows the traceback too.
+  """
+
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except _USER_ERRORS as e:
+      if logging.get_verbosity() >= logging.DEBUG:
+        traceback.print_exc()
+      _fail(e)
+
+  app.run(wrapped, flags_parser=_parse_flags)

@@ -16,6 +16,8 @@ workdir:
 
 A killed run resumes from its last checkpoint when started again with the
 same workdir; a finished run is only re-evaluated if results.json is absent.
+Either is an error if the config differs in a field that changes the
+result (`--overwrite` starts afresh); `run.json` records the provenance.
 """
 
 import copy
@@ -31,12 +33,14 @@ import numpy as np
 from sklearn import manifold
 
 from experiments import common
+import mimjax
 from mimjax import data
 from mimjax import distributions
 from mimjax import evaluation
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
+from mimjax import training
 
 flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
@@ -48,21 +52,21 @@ def build_model(config, source):
   `source`. Evaluate with `model.clone(train=False)`."""
   cfg = config.model
   if cfg.kind not in _KINDS:
-    raise ValueError(f"unknown model.kind {cfg.kind!r}; use {tuple(_KINDS)}")
+    raise mimjax.InputError(f"unknown model.kind {cfg.kind!r}; use {tuple(_KINDS)}")
   if cfg.kind == "pixel_hvae" and config.loss == "mim":
-    raise ValueError(
+    raise mimjax.InputError(
         "symmetric MIM needs decoder samples at every step, i.e. 784 "
         "sequential PixelCNN passes; use loss 'amim' or 'vae' for "
         "pixel_hvae (as the thesis does)"
     )
   if cfg.prior not in ("vamp", "standard"):
-    raise ValueError(f"unknown model.prior {cfg.prior!r}; use 'vamp', 'standard'")
+    raise mimjax.InputError(f"unknown model.prior {cfg.prior!r}; use 'vamp', 'standard'")
   k = cfg.num_pseudo_inputs if cfg.prior == "vamp" else 0
   init = None
   if k and cfg.pseudo_input_init == "data":
     init = distributions.data_initializer(source.pseudo_input_examples(k))
   elif k and cfg.pseudo_input_init != "random":
-    raise ValueError(
+    raise mimjax.InputError(
         f"unknown model.pseudo_input_init {cfg.pseudo_input_init!r}; use "
         "'data' or 'random'"
     )
@@ -77,7 +81,7 @@ def build_model(config, source):
 
 def make_loss_fn(config, model):
   if config.loss not in _LOSSES:
-    raise ValueError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+    raise mimjax.InputError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
   return objectives.make_loss_fn(
       model,
       loss=config.loss,
@@ -150,11 +154,20 @@ def _make_plots(config, workdir, model, params, test, arrays):
   common.plot_validation_curve(config, workdir)
 
 
-def run(config, workdir):
-  """Trains and evaluates `config` in `workdir`; returns the results dict."""
-  finished = common.finished_results(workdir)
+def run(config, workdir, *, overwrite=False):
+  """Trains and evaluates `config` in `workdir`; returns the results dict.
+
+  A finished run of the same config is read back; one of a different
+  config is an error unless `overwrite` (see `training.claim_workdir`).
+  """
+  finished = common.finished_results(workdir, config, overwrite=overwrite)
   if finished is not None:
     return finished
+  with training.claim_workdir(workdir, config, overwrite=overwrite):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir):
   start = time.perf_counter()
   source = data.make_image_source(
       config.data, batch_size=config.train.batch_size
@@ -192,7 +205,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   workdir = common.setup()
-  results = run(copy.deepcopy(common.CONFIG.value), workdir)
+  results = run(copy.deepcopy(common.CONFIG.value), workdir,
+                overwrite=common.OVERWRITE.value)
   logging.info(
       "Done in %.0f s: nll_is %.2f, elbo %.2f, knn5 %.3f, nmi %.3f; see %s",
       results["wall_time_s"], results["nll_is"], results["elbo"],
@@ -202,4 +216,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

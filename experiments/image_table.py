@@ -16,7 +16,6 @@ VampPrior paper's), plus every other metric of `results.json`.
 """
 
 import importlib
-import json
 import os
 
 from absl import app
@@ -26,6 +25,7 @@ from absl import logging
 from experiments import common
 from experiments import image_mim
 from experiments import table_flags
+from mimjax import files
 
 _DATASETS = flags.DEFINE_list(
     "datasets", ["mnist"], "Datasets: mnist, fashion_mnist, omniglot."
@@ -101,12 +101,12 @@ def write_table(rows, path, *, no_warmup, model="conv_hvae"):
         f"({b['train_images']} images) |"
     )
   name = {"conv_hvae": "convHVAE", "hvae": "dense HVAE (L = 2)"}[model]
-  with open(path, "w") as f:
-    f.write(f"{name}, one seed per row. Thesis: convHVAE, mean of 10 "
-            "trials, full budget; VampPrior paper: its HVAE (L = 2), "
-            "dynamic MNIST, a second-hand value not verified against the "
-            "paper (BUILD_NOTES).\n\n"
-            + "\n".join(lines) + "\n")
+  files.write_text(
+      path, f"{name}, one seed per row. Thesis: convHVAE, mean of 10 "
+      "trials, full budget; VampPrior paper: its HVAE (L = 2), dynamic "
+      "MNIST, a second-hand value not verified against the paper "
+      "(BUILD_NOTES).\n\n" + "\n".join(lines) + "\n"
+  )
 
 
 def main(argv):
@@ -134,16 +134,18 @@ def main(argv):
           workdir = os.path.join(root, name)
           os.makedirs(workdir, exist_ok=True)
           rows.append(
-              ((dataset, prior, loss, seed), image_mim.run(config, workdir))
+              ((dataset, prior, loss, seed), image_mim.run(
+                  config, workdir, overwrite=common.OVERWRITE.value
+              ))
           )
   no_warmup = "no_warmup" in table_flags.ARG.value.split(",")
   write_table(rows, os.path.join(root, "table.md"), no_warmup=no_warmup,
               model=_MODEL.value)
-  with open(os.path.join(root, "table.json"), "w") as f:
-    json.dump([dict(run=f"{d}_{p}_{l}_seed{s}", **r)
-               for (d, p, l, s), r in rows], f, indent=1, default=list)
+  files.write_json(os.path.join(root, "table.json"), [
+      dict(run=f"{d}_{p}_{l}_seed{s}", **r) for (d, p, l, s), r in rows
+  ])
   logging.info("Wrote %s", os.path.join(root, "table.md"))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

@@ -36,12 +36,15 @@ import jax
 import numpy as np
 
 from experiments import common
+import mimjax
 from mimjax import data
 from mimjax import evaluation
+from mimjax import files
 from mimjax import metrics
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
+from mimjax import training
 
 flags.adopt_module_key_flags(common)
 _LOSSES = ("smim", "vae", "ae")
@@ -54,7 +57,7 @@ def build_model(config, vocab_size):
 
 def make_loss_fn(config, model):
   if config.loss not in _LOSSES:
-    raise ValueError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+    raise mimjax.InputError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
   return objectives.make_loss_fn(model, loss=config.loss)
 
 
@@ -177,11 +180,20 @@ def _make_plots(config, workdir, arrays):
   common.plot_validation_curve(config, workdir)
 
 
-def run(config, workdir):
-  """Trains and evaluates `config` in `workdir`; returns the results dict."""
-  finished = common.finished_results(workdir)
+def run(config, workdir, *, overwrite=False):
+  """Trains and evaluates `config` in `workdir`; returns the results dict.
+
+  A finished run of the same config is read back; one of a different
+  config is an error unless `overwrite` (see `training.claim_workdir`).
+  """
+  finished = common.finished_results(workdir, config, overwrite=overwrite)
   if finished is not None:
     return finished
+  with training.claim_workdir(workdir, config, overwrite=overwrite):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir):
   start = time.perf_counter()
   source = load_source(config, workdir)
   state, eval_model, params, train_time = common.train_single_model(
@@ -215,8 +227,7 @@ def run(config, workdir):
   )
   if jax.process_index() == 0:
     _make_plots(config, workdir, arrays)
-    with open(os.path.join(workdir, "examples.md"), "w") as f:
-      f.write(markdown)
+    files.write_text(os.path.join(workdir, "examples.md"), markdown)
   return common.write_results(workdir, results)
 
 
@@ -224,7 +235,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   workdir = common.setup()
-  results = run(copy.deepcopy(common.CONFIG.value), workdir)
+  results = run(copy.deepcopy(common.CONFIG.value), workdir,
+                overwrite=common.OVERWRITE.value)
   logging.info(
       "Done in %.0f s: MELBO NLL %.2f (N = %d) PPL %.2f, ELBO PPL %.2f, "
       "BLEU-1 %.3f, KL %.2f; see %s",
@@ -235,4 +247,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

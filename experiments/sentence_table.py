@@ -12,7 +12,6 @@ Sec. 5.2), plus ELBO, IS-NLL, KL and active units.
 """
 
 import importlib
-import json
 import os
 
 from absl import app
@@ -22,6 +21,7 @@ from absl import logging
 from experiments import common
 from experiments import sentence_mim
 from experiments import table_flags
+from mimjax import files
 
 _MODELS = flags.DEFINE_list(
     "models", ["smim", "svae"], "PTB configs to run: smim, svae and/or ae."
@@ -85,8 +85,7 @@ def write_table(rows, path):
       "sample(s) per sentence. Thesis: 10-run means at the "
       "thesis budget.",
   ]
-  with open(path, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  files.write_text(path, "\n".join(lines) + "\n")
 
 
 def main(argv):
@@ -103,15 +102,19 @@ def main(argv):
       workdir = os.path.join(root, f"{name}_{arg.replace(',', '_')}")
       os.makedirs(workdir, exist_ok=True)
       logging.info("Running %s:%s in %s", name, arg, workdir)
-      rows.append(((loss, dim), sentence_mim.run(config, workdir)))
+      rows.append(((loss, dim), sentence_mim.run(
+          config, workdir, overwrite=common.OVERWRITE.value
+      )))
   path = os.path.join(root, "table.md")
   write_table(rows, path)
-  with open(os.path.join(root, "table.json"), "w") as f:
-    json.dump([dict(loss=k[0], latent_dim=k[1], **{
-        c: r.get(c) for c in ("melbo_ppl", "melbo_nll", "bleu1", "bleu1_mean")
-        + _COLUMNS}) for k, r in rows], f, indent=1)
+  files.write_json(os.path.join(root, "table.json"), [
+      dict(loss=k[0], latent_dim=k[1], **{
+          c: r.get(c)
+          for c in ("melbo_ppl", "melbo_nll", "bleu1", "bleu1_mean") + _COLUMNS
+      }) for k, r in rows
+  ])
   logging.info("Wrote %s", path)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

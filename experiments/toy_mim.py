@@ -27,9 +27,11 @@ import jax
 import numpy as np
 
 from experiments import common
+import mimjax
 from mimjax import data
 from mimjax import distributions
 from mimjax import evaluation
+from mimjax import files
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
@@ -49,14 +51,14 @@ def latent_anchor(config, latent_dim):
   if config.kind == "gmm":
     means = np.asarray(config.means, np.float32)
     if means.shape[1:] != (latent_dim,):
-      raise ValueError(
+      raise mimjax.InputError(
           f"latent_anchor.means {means.shape} do not match latent_dim "
           f"{latent_dim}"
       )
     return distributions.gaussian_mixture(
         np.zeros(len(means), np.float32), means, np.full_like(means, config.std)
     )
-  raise ValueError(f"unknown latent_anchor.kind {config.kind!r}")
+  raise mimjax.InputError(f"unknown latent_anchor.kind {config.kind!r}")
 
 
 def make_model(config, x_dim, hidden, latent_dim):
@@ -95,9 +97,9 @@ def _train_stages(config, source, loss, model, anchor, rundir, mesh):
 def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   """Trains all seeds of one sweep point; returns per-seed metrics."""
   cached = os.path.join(rundir, "eval.json")
-  if os.path.exists(cached):
-    with open(cached) as f:
-      return json.load(f)
+  result = files.read_json(cached)  # None when absent or torn
+  if result is not None:
+    return result
   model = make_model(config, source.x_shape[0], hidden, latent_dim)
   anchor = latent_anchor(config.latent_anchor, latent_dim)
   state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
@@ -117,10 +119,10 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
     if i == 0:
       arrays = _plot_arrays(model, params, source, test, out, anchor)
   result = {"per_seed": per_seed}
-  np.savez(os.path.join(rundir, "seed0_arrays.npz"), **arrays)
   if jax.process_index() == 0:
-    with open(cached, "w") as f:
-      json.dump(result, f, indent=1)
+    with files.atomic_open(os.path.join(rundir, "seed0_arrays.npz"), "wb") as f:
+      np.savez(f, **arrays)
+    files.write_json(cached, result)
   return result
 
 
@@ -171,9 +173,10 @@ def _write_summary(runs, path):
     alarms = sum(bool(m.get("collapse_alarm")) for m in ms)
     cells.append(f"{alarms}/{len(ms)}")
     lines.append(f"| {loss} | {hidden} | {latent} | " + " | ".join(cells) + " |")
-  with open(path, "w") as f:
-    f.write(f"Mean ± std over {len(ms)} seeds per row.\n\n")
-    f.write("\n".join(lines) + "\n")
+  files.write_text(
+      path, f"Mean ± std over {len(ms)} seeds per row.\n\n"
+      + "\n".join(lines) + "\n"
+  )
 
 
 def _make_plots(config, workdir, source, points, runs):
@@ -221,12 +224,31 @@ def _make_plots(config, workdir, source, points, runs):
     plotting.densities_1d(panels, os.path.join(plots, "densities_1d.png"))
 
 
-def run(config, workdir):
-  """Runs the whole sweep of `config` in `workdir`; returns results."""
+def run(config, workdir, *, overwrite=False):
+  """Runs the whole sweep of `config` in `workdir`; returns results.
+
+  A finished sweep of the same config is read back, and finished sweep
+  points are reused by a longer sweep; any other config change is an error
+  unless `overwrite` (see `training.claim_workdir`).
+  """
+  finished = common.finished_results(
+      workdir, config, overwrite=overwrite, extendable=("sweep",)
+  )
+  if finished is not None:
+    return finished
+  fixed = config.to_dict()
+  del fixed["sweep"]  # each point's own result depends on the rest only
+  with training.claim_workdir(
+      workdir, config, overwrite=overwrite, check_config=fixed
+  ):
+    return _run_sweep(config, workdir)
+
+
+def _run_sweep(config, workdir):
   stages = {stage for loss in config.sweep.losses for stage in loss.split(">")}
   unknown = stages - set(objectives.LOSSES)
   if unknown:
-    raise ValueError(
+    raise mimjax.InputError(
         f"unknown loss {sorted(unknown)[0]!r} in config.sweep.losses; use "
         f"{objectives.LOSSES}"
     )
@@ -255,13 +277,13 @@ def run(config, workdir):
       "runs": runs,
       "wall_time_s": time.perf_counter() - start,
       "devices": [str(d) for d in jax.devices()],
+      "provenance": common.provenance(config),
   }
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=1, default=list)
     _write_summary(runs, os.path.join(workdir, "summary.md"))
     _make_plots(config, workdir, source, points, runs)
-  return results
+  # Last: a results.json marks the run finished.
+  return common.write_results(workdir, results)
 
 
 def main(argv):
@@ -269,10 +291,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   workdir = common.setup()
   config = copy.deepcopy(common.CONFIG.value)
-  results = run(config, workdir)
+  results = run(config, workdir, overwrite=common.OVERWRITE.value)
   logging.info("Done in %.0f s; see %s", results["wall_time_s"],
                os.path.join(workdir, "summary.md"))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

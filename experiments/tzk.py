@@ -42,8 +42,10 @@ import numpy as np
 
 from configs import tzk_common
 from experiments import common
+import mimjax
 from mimjax import data
 from mimjax import evaluation
+from mimjax import files
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
@@ -84,13 +86,13 @@ def _initial_params(config, model, source, flow_params):
 def load_flow_params(config, flow_workdir):
   """The early-stopped t-flow variables of a finished flow run."""
   if not flow_workdir:
-    raise ValueError(
+    raise mimjax.InputError(
         "workflow 'conditional' needs --config.flow_workdir=<workdir of a "
         "finished 'flow' run> (or use workflow 'two_phase')"
     )
-  finished = common.finished_results(flow_workdir)
+  finished = files.read_json(os.path.join(flow_workdir, "results.json"))
   if finished is None:
-    raise FileNotFoundError(
+    raise mimjax.MissingInputError(
         f"no finished flow run in {flow_workdir} "
         f"({os.path.join(flow_workdir, 'results.json')} is missing): train "
         "it first with the same config and ':flow', "
@@ -112,7 +114,7 @@ def load_flow_params(config, flow_workdir):
   finally:
     checkpointer.close()
   if state is None:
-    raise FileNotFoundError(f"{flow_workdir}/checkpoints holds no checkpoint")
+    raise mimjax.MissingInputError(f"{flow_workdir}/checkpoints holds no checkpoint")
   return jax.tree.map(lambda a: a[0], training.selected_params(state))
 
 
@@ -204,10 +206,6 @@ def _test_split(source, num_test):
 def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
               max_epochs):
   """Trains and evaluates one phase in `workdir`; returns its results."""
-  finished = common.finished_results(workdir)
-  if finished is not None:
-    return finished
-  start = time.perf_counter()
   phase = copy.deepcopy(config)
   with phase.unlocked():
     phase.train.max_epochs = max_epochs
@@ -216,6 +214,10 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
       phase.data.train_filter = (
           config.flow_train_filter or config.data.train_filter
       )
+  finished = common.finished_results(workdir, phase)
+  if finished is not None:
+    return finished
+  start = time.perf_counter()
   source = data.make_flow_source(phase.data,
                                  batch_size=phase.train.batch_size)
   model = build_model(phase, source.knowledge_names)
@@ -253,18 +255,30 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
   return common.write_results(workdir, results)
 
 
-def run(config, workdir):
-  """Runs `config.workflow` in `workdir`; returns the results dict."""
+def run(config, workdir, *, overwrite=False):
+  """Runs `config.workflow` in `workdir`; returns the results dict.
+
+  Finished phases of the same config are read back; a different config is
+  an error unless `overwrite` (see `training.claim_workdir`).
+  """
   if config.workflow not in tzk_common.WORKFLOWS:
-    raise ValueError(
+    raise mimjax.InputError(
         f"unknown workflow {config.workflow!r}; use one of "
         f"{tzk_common.WORKFLOWS}"
     )
   if config.sampling not in objectives.TZK_SAMPLINGS:
-    raise ValueError(
+    raise mimjax.InputError(
         f"unknown sampling {config.sampling!r}; use one of "
         f"{objectives.TZK_SAMPLINGS}"
     )
+  finished = common.finished_results(workdir, config, overwrite=overwrite)
+  if finished is not None:
+    return finished
+  with training.claim_workdir(workdir, config, overwrite=overwrite):
+    return _run_workflow(config, workdir)
+
+
+def _run_workflow(config, workdir):
   tc = config.train
   if config.workflow == "flow":
     return run_phase(config, workdir, with_knowledge=False, flow_params=None,
@@ -311,9 +325,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   workdir = common.setup()
-  results = run(copy.deepcopy(common.CONFIG.value), workdir)
+  results = run(copy.deepcopy(common.CONFIG.value), workdir,
+                overwrite=common.OVERWRITE.value)
   _log_summary(results, workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

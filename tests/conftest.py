@@ -1,11 +1,41 @@
-"""Test setup: 4 simulated CPU devices for the data-parallel tests.
+"""Test setup: 4 simulated CPU devices for the data-parallel tests, and a
+TensorBoard event reader (`tb_scalars`).
 
 The flag must be set before JAX creates its CPU backend, i.e. before any test
 module touches a device; conftest.py is imported first.
 """
 
+import glob
+import os
+import struct
+
 import jax
+import pytest
+from tensorboardX.proto import event_pb2
 
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_platforms", "cpu")
+
+
+def _read_tb_scalars(directory):
+  """All (tag, step, value) scalars of every event file in `directory`
+  (TFRecord framing: u64 length, u32 crc, payload, u32 crc)."""
+  out = []
+  for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
+    with open(path, "rb") as f:
+      data = f.read()
+    pos = 0
+    while pos < len(data):
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      pos += 12 + length + 4
+      for value in event.summary.value:
+        out.append((value.tag, event.step, value.simple_value))
+  return out
+
+
+@pytest.fixture
+def tb_scalars():
+  """`tb_scalars(directory)`: the TensorBoard scalars written there."""
+  return _read_tb_scalars
 

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax._errors import InputError
+from mimjax._errors import MissingInputError
 from mimjax.data import _images
 from mimjax.data import _local
 from mimjax.data import _sources
@@ -64,23 +66,32 @@ def load_flow_dataset(
     int32, x_test `[M, 32, 32, channels]` uint8 and y_test `[M]` int32.
 
   Raises:
-    ValueError: unknown dataset or loader, `channels` not 1 or 3, CIFAR10 with
-      `channels=1`, or malformed arrays (shape, dtype, range, NaN).
-    FileNotFoundError: the files are missing; says what to put where and which
-      flag to pass.
+    InputError: unknown dataset or loader, `channels` not 1 or 3, CIFAR10 with
+      `channels=1`, an unreadable file, or malformed arrays (shape, dtype,
+      range, NaN, an empty split); names the file.
+    MissingInputError: the files are missing; says what to put where and
+      which flag to pass.
   """
+  return read_flow_dataset(
+      name, directory=directory, loader=loader, tfds_data_dir=tfds_data_dir,
+      channels=channels,
+  )[0]
+
+
+def read_flow_dataset(name, *, directory, loader, tfds_data_dir, channels):
+  """`load_flow_dataset`, also returning where: the file, folder or tfds dir."""
   if name not in FLOW_DATASETS:
-    raise ValueError(
+    raise InputError(
         f"unknown flow dataset {name!r}; valid names: "
-        f"{', '.join(FLOW_DATASETS)}"
+        f"{', '.join(FLOW_DATASETS)} (--config.data.datasets=)"
     )
   if channels not in (1, 3):
-    raise ValueError(
+    raise InputError(
         f"channels={channels!r}; use 1 (gray) or 3 (RGB), e.g. "
         "--config.data.channels=3"
     )
   if name != "cifar10":
-    arrays = _images.load_image_arrays(
+    arrays, where = _images.read_image_arrays(
         name, directory=directory, loader=loader, tfds_data_dir=tfds_data_dir
     )
     out = dict(arrays)
@@ -88,37 +99,44 @@ def load_flow_dataset(
       pad = ((0, 0), (_PAD, _PAD), (_PAD, _PAD), (0, 0))
       x = np.pad(arrays[f"x_{split}"][..., None], pad)  # [N, 32, 32, 1]
       out[f"x_{split}"] = np.repeat(x, channels, axis=-1)
-    return out
+    return out, where
   if channels == 1:
-    raise ValueError(
+    raise InputError(
         "cifar10 images are RGB but channels=1 asks for gray images; mimjax "
         "does not convert RGB to gray (the thesis only duplicates gray into "
         "RGB): pass --config.data.channels=3"
     )
   loaders = _images._LOADERS  # pylint: disable=protected-access
   if loader not in loaders:
-    raise ValueError(f"unknown loader {loader!r}; use one of {loaders}")
+    raise InputError(
+        f"unknown loader {loader!r}; set --config.data.loader= to one of "
+        f"{loaders}"
+    )
   if loader == "auto":
     loader = "local" if directory else "tfds"
   if loader == "tfds":
-    arrays = _images.load_tfds_arrays(
+    arrays, where = _images.load_tfds_arrays(
         name,
         tfds_data_dir,
         local_files=f"{_CIFAR_NPZ} or the {_CIFAR_BATCHES}/ folder",
     )
   else:
-    arrays = _load_cifar_local(directory)
-  return _images.checked_images(name, arrays, shape=(_SIZE, _SIZE, 3))
+    arrays, where = _load_cifar_local(directory)
+  return _images.checked_images(where, arrays, shape=(_SIZE, _SIZE, 3)), where
 
 
 def _load_cifar_local(directory):
-  """Reads `cifar10.npz`, else the `cifar-10-batches-py/` folder."""
+  """Reads `cifar10.npz`, else the `cifar-10-batches-py/` folder.
+
+  Returns:
+    (arrays, the file or folder read).
+  """
   where = directory or "/path/to/folder"
   if directory and os.path.isfile(os.path.join(directory, _CIFAR_NPZ)):
-    return _local.load_arrays("cifar10", directory)
+    return _local.read_arrays("cifar10", directory)
   folder = os.path.join(where, _CIFAR_BATCHES)
   if not directory or not os.path.isdir(folder):
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"cifar10 needs {_CIFAR_NPZ} (arrays x_train [N, 32, 32, 3] uint8, "
         f"y_train, x_test, y_test) or the python-version batches folder "
         f"{_CIFAR_BATCHES}/ (data_batch_1..5 and test_batch, unpacked from "
@@ -128,34 +146,46 @@ def _load_cifar_local(directory):
     )
   train = [_read_cifar_batch(folder, f, where) for f in _CIFAR_TRAIN_FILES]
   x_test, y_test = _read_cifar_batch(folder, _CIFAR_TEST_FILE, where)
-  return {
+  arrays = {
       "x_train": np.concatenate([x for x, _ in train]),
       "y_train": np.concatenate([y for _, y in train]),
       "x_test": x_test,
       "y_test": y_test,
   }
+  return arrays, folder
 
 
 def _read_cifar_batch(folder, filename, where):
   """One pickled batch -> (images `[n, 32, 32, 3]`, labels `[n]`)."""
   path = os.path.join(folder, filename)
   if not os.path.isfile(path):
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"{path} is missing: the {_CIFAR_BATCHES}/ folder must hold "
         f"{', '.join(_CIFAR_TRAIN_FILES)} and {_CIFAR_TEST_FILE} (unpack "
         f"{_CIFAR_URL} in {where}) and pass --config.data.dir={where}"
     )
-  with open(path, "rb") as f:
+  fix = f"unpack a fresh copy of {_CIFAR_URL} in {where}"
+  with _local.reading(path, "pickled CIFAR10 batch"), open(path, "rb") as f:
     batch = pickle.load(f, encoding="bytes")
+  if not isinstance(batch, dict):
+    raise InputError(
+        f"{path} holds a pickled {type(batch).__name__}, not a CIFAR10 batch "
+        f"dict; {fix}"
+    )
   missing = [k for k in (b"data", b"labels") if k not in batch]
   if missing:
-    raise ValueError(f"{path} lacks keys {missing}; has {list(batch)}")
+    raise InputError(f"{path} lacks keys {missing}; has {list(batch)}; {fix}")
   data = np.asarray(batch[b"data"])
   labels = np.asarray(batch[b"labels"])
   if data.ndim != 2 or data.shape[1] != 3 * _SIZE * _SIZE:
-    raise ValueError(
+    raise InputError(
         f"{path}: b'data' has shape {data.shape}, want [n, 3072] (3 channel "
-        "planes of 32x32, row-major)"
+        f"planes of 32x32, row-major); {fix}"
+    )
+  if labels.shape != (len(data),):
+    raise InputError(
+        f"{path}: b'labels' has shape {labels.shape}, want [{len(data)}] (one "
+        f"per image); {fix}"
     )
   # Each row is the R plane, then G, then B, each 32x32 row-major.
   images = data.reshape(-1, 3, _SIZE, _SIZE).transpose(0, 2, 3, 1)
@@ -170,16 +200,16 @@ def _parse_knowledge(spec, dataset_names):
       f"<dataset> in ({', '.join(dataset_names)}), e.g. 'mnist' or 'mnist:3'"
   )
   if not isinstance(spec, str):
-    raise ValueError(f"knowledge type {spec!r} is not a string; {valid}")
+    raise InputError(f"knowledge type {spec!r} is not a string; {valid}")
   name, colon, label = spec.partition(":")
   if name not in dataset_names:
-    raise ValueError(
+    raise InputError(
         f"knowledge type {spec!r} names unknown dataset {name!r}; {valid}"
     )
   if not colon:
     return dataset_names.index(name), None
   if not label.isdigit():
-    raise ValueError(
+    raise InputError(
         f"knowledge type {spec!r} has class {label!r}, not a non-negative "
         f"integer; {valid}"
     )
@@ -221,14 +251,18 @@ def knowledge_matrix(dataset_ids, labels, dataset_names, knowledge_names):
     `[N, K]` float32 in {0, 1}.
 
   Raises:
-    ValueError: a malformed or duplicate knowledge type, or one naming a
-      dataset not in `dataset_names` (lists the valid forms); ids out of range.
+    InputError: a malformed or duplicate knowledge type, or one naming a
+      dataset not in `dataset_names` (lists the valid forms).
+    ValueError: ids out of range.
   """
   dataset_names = tuple(dataset_names)
   dataset_ids, labels = _ids_and_labels(dataset_ids, labels, dataset_names)
   knowledge_names = tuple(knowledge_names)
   if len(set(knowledge_names)) != len(knowledge_names):
-    raise ValueError(f"duplicate knowledge types in {knowledge_names}")
+    raise InputError(
+        f"duplicate knowledge types in {knowledge_names}; list each once in "
+        "--config.data.knowledge"
+    )
   e = np.zeros((len(dataset_ids), len(knowledge_names)), np.float32)
   for i, spec in enumerate(knowledge_names):
     dataset, label = _parse_knowledge(spec, dataset_names)
@@ -429,16 +463,18 @@ def make_flow_source(data_config, *, batch_size):
     A `FlowImageSource`.
 
   Raises:
-    ValueError: an unknown or repeated dataset (lists `FLOW_DATASETS`), bad
-      `num_validation` or knowledge types, a knowledge type that matches no
-      training image, or a filter that keeps nothing.
+    InputError: an unknown or repeated dataset (lists `FLOW_DATASETS`), a bad
+      file (see `load_flow_dataset`), bad `num_validation` or knowledge types,
+      a knowledge type that matches no training image, a filter that keeps
+      nothing, or fewer training images than `batch_size`; names the files.
+    MissingInputError: the files are missing.
   """
   cfg = data_config
   datasets = tuple(cfg.datasets)
   unknown = [name for name in datasets if name not in FLOW_DATASETS]
   if not datasets or unknown or len(set(datasets)) != len(datasets):
-    raise ValueError(
-        f"datasets={datasets} must name distinct datasets from "
+    raise InputError(
+        f"config.data.datasets={datasets} must name distinct datasets from "
         f"{', '.join(FLOW_DATASETS)}"
         + (f"; unknown: {', '.join(map(repr, unknown))}" if unknown else "")
     )
@@ -446,7 +482,9 @@ def make_flow_source(data_config, *, batch_size):
   if num_validation is None:
     num_validation = _DEFAULT_VALIDATION
   if num_validation < 1:
-    raise ValueError(f"num_validation={num_validation} must be positive")
+    raise InputError(
+        f"config.data.num_validation={num_validation} must be positive"
+    )
   train_filter = cfg.get("train_filter", "") or ""
   limits = {
       "train": cfg.get("max_train", 0) or 0,
@@ -454,20 +492,23 @@ def make_flow_source(data_config, *, batch_size):
       "test": cfg.get("max_test", 0) or 0,
   }
   parts = {"train": [], "val": [], "test": []}  # (x, y, dataset id) each.
+  wheres = []
   for i, name in enumerate(datasets):
-    arrays = load_flow_dataset(
+    arrays, where = read_flow_dataset(
         name,
         directory=cfg.get("dir", "") or "",
         loader=cfg.get("loader", "auto") or "auto",
         tfds_data_dir=cfg.get("tfds_data_dir", None) or None,
         channels=cfg.get("channels", 1),
     )
+    wheres.append(where)
     x_all, y_all = arrays["x_train"], arrays["y_train"]
     n_val = min(num_validation, int(_MAX_VALIDATION_FRACTION * len(x_all)))
     if n_val < 1:
-      raise ValueError(
-          f"{name} has {len(x_all)} training images, too few to hold out "
-          f"{_MAX_VALIDATION_FRACTION:.0%} for validation"
+      raise InputError(
+          f"{where}: {name} has {len(x_all)} training images, too few to hold "
+          f"out {_MAX_VALIDATION_FRACTION:.0%} for validation; use a file "
+          f"with at least {int(1 / _MAX_VALIDATION_FRACTION)}"
       )
     splits = {
         "train": (x_all[:-n_val], y_all[:-n_val]),
@@ -481,21 +522,29 @@ def make_flow_source(data_config, *, batch_size):
         x, y, ids = x[keep], y[keep], ids[keep]
       n = limits[split] or len(y)
       parts[split].append((x[:n], y[:n], ids[:n]))
+  where = ", ".join(wheres)
   merged = {}
   for split, triples in parts.items():
     x, y, ids = (np.concatenate(a) for a in zip(*triples))
     if not len(x):
-      raise ValueError(
-          f"train_filter={train_filter!r} keeps no {split} images of "
-          f"{datasets}"
+      raise InputError(
+          f"{where}: config.data.train_filter={train_filter!r} keeps no "
+          f"{split} images of {datasets}; set it to a type that occurs, e.g. "
+          f"'{datasets[0]}:0', or to ''"
       )
     merged[split] = (x, y, ids)
+  fix = "add training images" + _sources.cap_hint("max_train", limits["train"])
+  if train_filter:
+    fix += f", or widen config.data.train_filter={train_filter!r}"
+  _sources.check_split_sizes(
+      {"train": (len(merged["train"][0]), where, fix)}, batch_size=batch_size
+  )
   knowledge = tuple(cfg.get("knowledge", ("auto",)))
   if "auto" in knowledge:
     if knowledge != ("auto",):
-      raise ValueError(
-          f"knowledge={knowledge}: 'auto' must be the only entry, or list the "
-          "knowledge types"
+      raise InputError(
+          f"config.data.knowledge={knowledge}: 'auto' must be the only entry, "
+          "or list the knowledge types"
       )
     _, y, ids = merged["train"]
     knowledge = knowledge_in_data(
@@ -511,9 +560,10 @@ def make_flow_source(data_config, *, batch_size):
       if count == 0
   ]
   if absent:
-    raise ValueError(
-        f"knowledge types {absent} match no training image of {datasets} "
-        "(a class label that does not occur?); a type needs positive examples"
+    raise InputError(
+        f"{where}: knowledge types {absent} match no training image of "
+        f"{datasets} (a class label that does not occur?); a type needs "
+        "positive examples: drop them from --config.data.knowledge"
     )
   return FlowImageSource(
       **fields,

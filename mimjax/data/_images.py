@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax._errors import InputError
+from mimjax._errors import MissingInputError
 from mimjax.data import _local
 from mimjax.data import _sources
 
@@ -53,54 +55,70 @@ def load_image_arrays(name, *, directory="", loader="auto", tfds_data_dir=None):
     x_test `[M, 28, 28]` uint8 and y_test `[M]` int32.
 
   Raises:
-    ValueError: unknown dataset or loader, Omniglot via tfds, or malformed
-      arrays (shape, dtype, range, NaN).
-    FileNotFoundError: the files are missing; says what to put where.
+    InputError: unknown dataset or loader, Omniglot via tfds, an unreadable
+      file, or malformed arrays (shape, dtype, range, NaN, an empty split);
+      names the file.
+    MissingInputError: the files are missing; says what to put where.
   """
+  return read_image_arrays(
+      name, directory=directory, loader=loader, tfds_data_dir=tfds_data_dir
+  )[0]
+
+
+def read_image_arrays(name, *, directory, loader, tfds_data_dir):
+  """`load_image_arrays`, also returning where: the file, folder or tfds dir."""
   if name not in IMAGE_DATASETS:
-    raise ValueError(
-        f"unknown image dataset {name!r}; valid names: {', '.join(IMAGE_DATASETS)}"
+    raise InputError(
+        f"unknown image dataset {name!r}; set --config.data.name= to one of "
+        f"{', '.join(IMAGE_DATASETS)}"
     )
   if loader not in _LOADERS:
-    raise ValueError(f"unknown loader {loader!r}; use one of {_LOADERS}")
+    raise InputError(
+        f"unknown loader {loader!r}; set --config.data.loader= to one of "
+        f"{_LOADERS}"
+    )
   if loader == "auto":
     loader = "local" if directory else "tfds"
   if loader == "tfds":
     if name == "omniglot":
-      raise ValueError(
+      raise InputError(
           "omniglot via tfds is not supported: the thesis uses the IWAE 28x28 "
           f"Omniglot split ({_OMNIGLOT_FILE}), which tfds does not ship (its "
           "'omniglot' is the 105x105 background/evaluation split); download "
           f"{_OMNIGLOT_URL}, put it in a folder and pass --config.data.dir= "
           "with --config.data.loader=local"
       )
-    arrays = load_tfds_arrays(
+    arrays, where = load_tfds_arrays(
         name, tfds_data_dir, local_files=f"{name}.npz / the IDX files"
     )
   elif name == "omniglot":
-    arrays = _load_omniglot(directory)
+    arrays, where = _load_omniglot(directory)
   else:
-    arrays = _load_local(name, directory)
-  return checked_images(name, arrays)
+    arrays, where = _load_local(name, directory)
+  return checked_images(where, arrays), where
 
 
 def _load_local(name, directory):
   try:
-    return _local.load_arrays(name, directory)
-  except FileNotFoundError as e:
+    return _local.read_arrays(name, directory)
+  except MissingInputError as e:
     if "--config.data.dir" in str(e):
       raise
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"{e}; then pass --config.data.dir={directory or '/path/to/folder'}"
     ) from e
 
 
 def _load_omniglot(directory):
-  """Reads the IWAE split from `chardata.mat` (images in Fortran order)."""
+  """Reads the IWAE split from `chardata.mat` (images in Fortran order).
+
+  Returns:
+    (arrays, the file's path).
+  """
   path = os.path.join(directory, _OMNIGLOT_FILE) if directory else ""
   if not path or not os.path.isfile(path):
     where = directory or "/path/to/folder"
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"Omniglot needs the IWAE 28x28 split file {_OMNIGLOT_FILE} ({_OMNIGLOT_URL})"
         f": put {_OMNIGLOT_FILE} in the folder {where} (missing: "
         f"{os.path.join(where, _OMNIGLOT_FILE)}) and pass "
@@ -108,7 +126,9 @@ def _load_omniglot(directory):
     )
   import scipy.io  # pylint: disable=g-import-not-at-top
 
-  mat = scipy.io.loadmat(path)
+  with _local.reading(path, "MATLAB .mat file"):
+    mat = scipy.io.loadmat(path)
+  fix = f"use the IWAE {_OMNIGLOT_FILE} ({_OMNIGLOT_URL})"
   arrays = {}
   for split, x_key, y_key in (
       ("train", "data", "targetchar"),
@@ -116,23 +136,29 @@ def _load_omniglot(directory):
   ):
     missing = [k for k in (x_key, y_key) if k not in mat]
     if missing:
-      raise ValueError(f"{path} lacks variables {missing}")
-    x = np.asarray(mat[x_key], np.float64)
+      raise InputError(f"{path} lacks variables {missing}; {fix}")
+    x = np.asarray(mat[x_key])
+    if not np.issubdtype(x.dtype, np.number):
+      raise InputError(
+          f"{path}: {x_key!r} has dtype {x.dtype}, want numbers; {fix}"
+      )
+    x = x.astype(np.float64)
     if x.ndim != 2 or x.shape[0] != 28 * 28:
-      raise ValueError(
-          f"{path}: {x_key!r} has shape {x.shape}, want [784, N]"
+      raise InputError(
+          f"{path}: {x_key!r} has shape {x.shape}, want [784, N]; {fix}"
       )
     if not np.all(np.isfinite(x)):
-      raise ValueError(f"{path}: {x_key!r} contains NaN or inf")
-    if x.min() < 0.0 or x.max() > 1.0:
-      raise ValueError(
-          f"{path}: {x_key!r} has values in [{x.min()}, {x.max()}], want [0, 1]"
+      raise InputError(f"{path}: {x_key!r} contains NaN or inf; {fix}")
+    if x.size and (x.min() < 0.0 or x.max() > 1.0):
+      raise InputError(
+          f"{path}: {x_key!r} has values in [{x.min()}, {x.max()}], want "
+          f"[0, 1]; {fix}"
       )
     # As the reference: column n is image n flattened in Fortran order.
     images = x.T.reshape(-1, 28, 28, order="F")
     arrays[f"x_{split}"] = np.round(255.0 * images).astype(np.uint8)
     arrays[f"y_{split}"] = np.asarray(mat[y_key]).reshape(-1)
-  return arrays
+  return arrays, path
 
 
 def load_tfds_arrays(name, data_dir, *, local_files):
@@ -146,16 +172,18 @@ def load_tfds_arrays(name, data_dir, *, local_files):
       "mnist.npz / the IDX files").
 
   Returns:
-    Dict with x_train `[N, H, W]` (one channel) or `[N, H, W, C]`, y_train
-    `[N]`, x_test and y_test, unchecked.
+    (dict with x_train `[N, H, W]` (one channel) or `[N, H, W, C]`, y_train
+    `[N]`, x_test and y_test, unchecked; where they came from, for messages).
 
   Raises:
-    FileNotFoundError: the dataset is not prepared; says how to prepare it and
+    MissingInputError: the dataset is not prepared; says how to prepare it and
       what to put in a local folder instead. Nothing is downloaded.
+    InputError: a split is empty.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   shown_dir = data_dir or f"{tfds.core.constants.DATA_DIR} (TFDS default)"
+  where = f"tfds dataset {name!r} in data_dir {shown_dir}"
   arrays = {}
   for split in ("train", "test"):
     try:
@@ -164,29 +192,33 @@ def load_tfds_arrays(name, data_dir, *, local_files):
       )
       records = [source[i] for i in range(len(source))]
     except Exception as e:  # TFDS raises many types for "not prepared".
-      raise FileNotFoundError(
-          f"tfds dataset {name!r} (split {split!r}) is not prepared in "
-          f"data_dir {shown_dir} in a random-access format ({type(e).__name__}:"
-          f" {e}). Either, on a machine with internet, run `tfds build {name} "
+      raise MissingInputError(
+          f"{where}, split {split!r}, is not prepared in a random-access "
+          f"format ({_local.one_line(e)}). Either, on a machine with "
+          f"internet, run `tfds build {name} "
           f"--file_format=array_record --data_dir=DIR` and copy DIR here "
           f"(--config.data.tfds_data_dir=DIR), or put {local_files} in a "
           "folder and pass --config.data.dir=/that/folder"
       ) from e
     if not records:
-      raise ValueError(f"tfds {name} split {split!r} in {shown_dir} is empty")
+      raise InputError(
+          f"{where}: split {split!r} is empty; rebuild it with `tfds build "
+          f"{name}` or pass --config.data.dir= with local files"
+      )
     x = np.stack([np.asarray(r["image"]) for r in records])
     if x.ndim == 4 and x.shape[-1] == 1:
       x = x[..., 0]
     arrays[f"x_{split}"] = x
     arrays[f"y_{split}"] = np.asarray([r["label"] for r in records])
-  return arrays
+  return arrays, where
 
 
-def checked_images(name, arrays, *, shape=_SHAPE):
+def checked_images(where, arrays, *, shape=_SHAPE):
   """Checks shapes, dtypes and ranges; returns uint8 images, int32 labels.
 
   Args:
-    name: dataset name, for messages.
+    where: the file (or folder, or tfds dataset) the arrays came from, for
+      messages.
     arrays: dict with x_train, y_train, x_test and y_test; a trailing channel
       axis of size 1 is dropped.
     shape: the image shape each split must have after that, e.g. (28, 28) or
@@ -197,8 +229,8 @@ def checked_images(name, arrays, *, shape=_SHAPE):
     x_test and y_test.
 
   Raises:
-    ValueError: naming the dataset and split, on a wrong shape, non-integer
-      or out-of-range gray levels, NaN, or mismatched labels.
+    InputError: naming `where` and the split, on a wrong shape, non-integer
+      or out-of-range gray levels, NaN, an empty split or mismatched labels.
   """
   arrays = {k: np.asarray(v) for k, v in arrays.items()}
   for split in ("train", "test"):
@@ -208,25 +240,25 @@ def checked_images(name, arrays, *, shape=_SHAPE):
     # Whole-number floats are accepted: MATLAB saves Omniglot labels as doubles.
     if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
       arrays[f"y_{split}"] = y.astype(np.int64)
-  _local.validate_arrays(name, arrays)
+  _local.validate_arrays(where, arrays)
   out = {}
   for split in ("train", "test"):
     x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
     if x.shape[1:] != shape:
-      raise ValueError(
-          f"{name} {split} images have shape {x.shape}, want "
-          f"[N, {', '.join(map(str, shape))}]"
+      raise InputError(
+          f"{where}: {split} images have shape {x.shape}, want "
+          f"[N, {', '.join(map(str, shape))}]: re-save x_{split} at that size"
       )
     if x.dtype != np.uint8:
       if not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(
-            f"{name} {split} images have dtype {x.dtype}, want uint8 gray "
-            "levels 0..255"
+        raise InputError(
+            f"{where}: {split} images have dtype {x.dtype}, want uint8 gray "
+            f"levels 0..255: re-save x_{split} as uint8"
         )
       if x.size and (x.min() < 0 or x.max() > 255):
-        raise ValueError(
-            f"{name} {split} images range over [{x.min()}, {x.max()}], want "
-            "0..255"
+        raise InputError(
+            f"{where}: {split} images range over [{x.min()}, {x.max()}], "
+            f"want 0..255: re-save x_{split} as uint8 gray levels"
         )
     out[f"x_{split}"] = x.astype(np.uint8)
     out[f"y_{split}"] = y.astype(np.int32)
@@ -361,11 +393,14 @@ def make_image_source(data_config, *, batch_size):
     An `ImageSource`.
 
   Raises:
-    ValueError: bad dataset name or `num_validation` out of range.
+    InputError: a bad dataset name or file (see `load_image_arrays`),
+      `num_validation` out of range, or a split too small for the run (see
+      `data._sources.check_split_sizes`); names the file.
+    MissingInputError: the files are missing.
   """
   cfg = data_config
   name = cfg.name
-  arrays = load_image_arrays(
+  arrays, where = read_image_arrays(
       name,
       directory=cfg.get("dir", "") or "",
       loader=cfg.get("loader", "auto") or "auto",
@@ -377,8 +412,9 @@ def make_image_source(data_config, *, batch_size):
   if n_val is None:
     n_val = _DEFAULT_VALIDATION[name]
   if not 0 < n_val < len(x_all):
-    raise ValueError(
-        f"num_validation={n_val} must be in (0, {len(x_all)}) for {name}"
+    raise InputError(
+        f"{where}: config.data.num_validation={n_val} must be in (0, "
+        f"{len(x_all)}), the number of training images"
     )
   x_train, y_train = x_all[:-n_val], y_all[:-n_val]
   x_val, y_val = x_all[-n_val:], y_all[-n_val:]
@@ -391,6 +427,16 @@ def make_image_source(data_config, *, batch_size):
     x_val, y_val = x_val[:max_val], y_val[:max_val]
   if max_test:
     x_test, y_test = x_test[:max_test], y_test[:max_test]
+  _sources.check_split_sizes({
+      "train": (len(x_train), where, (
+          f"lower config.data.num_validation={n_val}"
+          + _sources.cap_hint("max_train", max_train))),
+      "validation": (len(x_val), where, (
+          f"raise config.data.num_validation={n_val}"
+          + _sources.cap_hint("max_validation", max_val))),
+      "test": (len(x_test), where, (
+          "add test images" + _sources.cap_hint("max_test", max_test))),
+  }, batch_size=batch_size)
   return ImageSource(
       x_train=x_train,
       y_train=y_train,

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from mimjax._errors import InputError
+
 
 def pca_projection(x_fit, num_components):
   """Fits PCA on `x_fit` and returns the projection to its top components.
@@ -16,12 +18,17 @@ def pca_projection(x_fit, num_components):
   Returns:
     `project(x) -> [M, num_components]` float32 coefficients, with
     `project.explained_variance_ratio` (the share of variance kept).
+
+  Raises:
+    InputError: `x_fit` is not `[N, D]` or `num_components` not in
+      [1, min(N, D)].
   """
   x_fit = np.asarray(x_fit, np.float64)
   if x_fit.ndim != 2 or not 0 < num_components <= min(x_fit.shape):
-    raise ValueError(
+    raise InputError(
         f"cannot fit {num_components} components to data of shape "
-        f"{x_fit.shape}"
+        f"{x_fit.shape}; set --config.data.components= between 1 and "
+        f"{min(x_fit.shape)}"
     )
   mean = x_fit.mean(0)
   centred = x_fit - mean

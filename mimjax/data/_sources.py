@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax._errors import InputError
 from mimjax.data import _local
 from mimjax.data import _pca
 
@@ -28,9 +29,14 @@ def gmm_means(dim, num_components=5, offset_scale=1.0):
 
   Returns:
     `[K, d]` float32 means.
+
+  Raises:
+    InputError: `dim` < 2.
   """
   if dim < 2:
-    raise ValueError(f"GMM anchor needs dim >= 2, got {dim}")
+    raise InputError(
+        f"GMM anchor needs dim >= 2, got {dim}; set --config.data.dim=2 or more"
+    )
   k = num_components
   means = offset_scale * np.linspace(-50.0, 50.0, k * dim).reshape(k, dim)
   angles = 2 * np.pi * np.arange(k - 1) / k
@@ -113,6 +119,42 @@ def epoch_length(num_examples, batch_size, epoch_steps):
   return min(epoch_steps, full) if epoch_steps else full
 
 
+def check_split_sizes(splits, *, batch_size):
+  """Checks, as a source is built, that a run can train and evaluate on it.
+
+  The train split must fill one batch and the validation and test splits
+  must hold an example each, or the run would fail only after training.
+
+  Args:
+    splits: {"train" / "validation" / "test": (number of examples, the file
+      or folder they come from, what else to change for more, e.g. "add
+      sentences to it" + `cap_hint("max_test", 5)`)}.
+    batch_size: the training batch size (`config.train.batch_size`).
+
+  Raises:
+    InputError: naming the file, the split, its size and what to change.
+  """
+  if batch_size < 1:
+    raise InputError(f"config.train.batch_size={batch_size} must be positive")
+  for split, (size, where, fix) in splits.items():
+    if split == "train" and size < batch_size:
+      raise InputError(
+          f"{where}: the train split has {size} examples, fewer than one "
+          f"batch (config.train.batch_size={batch_size}); lower "
+          f"config.train.batch_size, or {fix}"
+      )
+    if not size:
+      raise InputError(
+          f"{where}: the {split} split has 0 examples and the run evaluates "
+          f"on it; {fix}"
+      )
+
+
+def cap_hint(field, cap):
+  """", or raise config.data.<field>=<cap>" if that cap on a split is set."""
+  return f", or raise config.data.{field}={cap} (0 keeps all)" if cap else ""
+
+
 @dataclasses.dataclass(frozen=True)
 class ArraySource:
   """A fixed training array, reshuffled every epoch on device (drop-last)."""
@@ -179,6 +221,10 @@ def make_source(config, *, batch_size):
 
   Returns:
     A `GMMSource` or `ArraySource`.
+
+  Raises:
+    InputError: an unknown name, a split too small for the run (see
+      `check_split_sizes`), or bad files (see `data.load_arrays`).
   """
   if config.name == "gmm":
     if config.get("means"):
@@ -187,6 +233,13 @@ def make_source(config, *, batch_size):
       means = gmm_means(
           config.dim, config.num_components, config.get("offset_scale", 1.0)
       )
+    eval_fix = f"raise config.data.num_eval={config.num_eval}"
+    check_split_sizes({
+        "train": (config.samples_per_epoch, "gmm data", "raise "
+                  f"config.data.samples_per_epoch={config.samples_per_epoch}"),
+        "validation": (config.num_eval, "gmm data", eval_fix),
+        "test": (config.num_eval, "gmm data", eval_fix),
+    }, batch_size=batch_size)
     return GMMSource(
         means=means,
         std=config.std,
@@ -196,13 +249,19 @@ def make_source(config, *, batch_size):
         seed=config.seed,
     )
   if config.name == "pca":
-    arrays = _local.load_arrays(config.dataset, config.dir)
+    arrays, where = _local.read_arrays(config.dataset, config.dir)
     x_train = arrays["x_train"].reshape(len(arrays["x_train"]), -1) / 255.0
     x_test = arrays["x_test"].reshape(len(arrays["x_test"]), -1) / 255.0
     n_val = config.num_validation
     if not 0 < n_val < len(x_train):
-      raise ValueError(f"num_validation={n_val} must be in (0, {len(x_train)})")
+      raise InputError(
+          f"{where}: config.data.num_validation={n_val} must be in (0, "
+          f"{len(x_train)}), the number of training images"
+      )
     fit, val = x_train[:-n_val], x_train[-n_val:]
+    check_split_sizes({
+        "train": (len(fit), where, f"lower config.data.num_validation={n_val}")
+    }, batch_size=batch_size)
     project = _pca.pca_projection(fit, config.components)
     return ArraySource(
         x_train=project(fit),
@@ -213,4 +272,6 @@ def make_source(config, *, batch_size):
         y_test=arrays["y_test"].astype(np.int32),
         batch_size=batch_size,
     )
-  raise ValueError(f"unknown dataset {config.name!r}; use 'gmm' or 'pca'")
+  raise InputError(
+      f"unknown dataset {config.name!r}; set --config.data.name=gmm or pca"
+  )

@@ -23,6 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax._errors import InputError
+from mimjax._errors import MissingInputError
+from mimjax.data import _local
 from mimjax.data import _sources
 
 PAD, UNK, SOS, EOS = 0, 1, 2, 3
@@ -45,27 +48,41 @@ def read_sentences(path, *, max_words=None, on_long="truncate"):
     List of sentences, each a non-empty list of words.
 
   Raises:
-    FileNotFoundError: `path` does not exist.
-    ValueError: an empty line or, with on_long="error", a long one (naming
-      `file:line`), or an unknown `on_long`.
+    MissingInputError: `path` does not exist.
+    InputError: an unknown `on_long`, a file that is not utf-8 text (or a
+      broken gzip file), or a line that is empty, holds a NUL character or,
+      with on_long="error", is long (naming `file:line`).
   """
   if on_long not in _ON_LONG:
-    raise ValueError(f"unknown on_long {on_long!r}; use one of {_ON_LONG}")
+    raise InputError(
+        f"unknown on_long {on_long!r}; set --config.data.on_long= to one of "
+        f"{_ON_LONG}"
+    )
   path = os.fspath(path)
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"text file {path} does not exist")
+    raise MissingInputError(f"text file {path} does not exist")
   opener = gzip.open if path.endswith(".gz") else open
   sentences, truncated = [], 0
-  with opener(path, "rt", encoding="utf-8") as f:
+  what = "utf-8 text file, gzipped only if named .gz"
+  with _local.reading(path, what), opener(path, "rt", encoding="utf-8") as f:
     for line_number, line in enumerate(f, start=1):
       words = line.split()
       if not words:
-        raise ValueError(f"{path}:{line_number} is an empty line")
+        raise InputError(
+            f"{path}:{line_number} is an empty line; remove it (the file must "
+            "hold one sentence per line)"
+        )
+      if "\0" in line:
+        raise InputError(
+            f"{path}:{line_number} holds a NUL character, so the file is not "
+            "text; replace it with the utf-8 text file, one sentence per line"
+        )
       if max_words is not None and len(words) > max_words:
         if on_long == "error":
-          raise ValueError(
+          raise InputError(
               f"{path}:{line_number} has {len(words)} words, more than "
-              f"max_words={max_words}"
+              f"max_words={max_words}; shorten it, raise --config.data.max_len "
+              "or pass --config.data.on_long=truncate"
           )
         words, truncated = words[:max_words], truncated + 1
       sentences.append(words)
@@ -121,11 +138,15 @@ class Vocabulary:
 
     Returns:
       A `Vocabulary`.
+
+    Raises:
+      InputError: `max_size` leaves no room for the special tokens.
     """
     if max_size is not None and max_size < len(SPECIAL_TOKENS):
-      raise ValueError(
+      raise InputError(
           f"max_size={max_size} leaves no room for the "
-          f"{len(SPECIAL_TOKENS)} special tokens"
+          f"{len(SPECIAL_TOKENS)} special tokens; set --config.data.max_vocab= "
+          f"to more than {len(SPECIAL_TOKENS)}, or 0 for no limit"
       )
     counts = collections.Counter(w for s in sentences for w in s)
     words = sorted(
@@ -174,17 +195,21 @@ class Vocabulary:
     """Reads a file written by `save`.
 
     Raises:
-      FileNotFoundError: `path` does not exist.
-      ValueError: the file is not a valid vocabulary (names the file).
+      MissingInputError: `path` does not exist.
+      InputError: the file is not a valid vocabulary (names the file).
     """
     if not os.path.isfile(path):
-      raise FileNotFoundError(f"vocabulary file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
+      raise MissingInputError(f"vocabulary file {path} does not exist")
+    what = "utf-8 vocabulary file"
+    with _local.reading(path, what), open(path, encoding="utf-8") as f:
       tokens = f.read().splitlines()
     try:
       return cls(tokens)
     except ValueError as e:
-      raise ValueError(f"corrupt vocabulary file {path}: {e}") from e
+      raise InputError(
+          f"corrupt vocabulary file {path}: {e}; restore it, or train in a "
+          "fresh workdir (the vocabulary is rebuilt from the training split)"
+      ) from e
 
 
 def encode_sentences(sentences, vocab, *, max_len):
@@ -198,9 +223,15 @@ def encode_sentences(sentences, vocab, *, max_len):
 
   Returns:
     `[N, L]` int32 token ids, padded with PAD (0).
+
+  Raises:
+    InputError: `max_len` < 2.
   """
   if max_len < 2:
-    raise ValueError(f"max_len={max_len} must be >= 2 (a word and <eos>)")
+    raise InputError(
+        f"max_len={max_len} must be >= 2 (a word and <eos>); set "
+        "--config.data.max_len=2 or more"
+    )
   out = np.full((len(sentences), max_len), PAD, np.int32)
   for row, words in zip(out, sentences):
     ids = vocab.encode(words[: max_len - 1]) + [EOS]
@@ -256,9 +287,10 @@ class TextSource(_sources.ArraySource):
         or widths[0] < 1
         or widths[-1] != self.x_shape[0]
     ):
-      raise ValueError(
+      raise InputError(
           f"bucket_widths {widths} must increase and end at the row length "
-          f"{self.x_shape[0]}"
+          f"{self.x_shape[0]}; fix --config.data.bucket_widths (or set it to "
+          "() for none)"
       )
 
   @functools.cached_property
@@ -321,7 +353,7 @@ def _split_path(name, directory, split):
   for path in tried:
     if os.path.isfile(path):
       return path
-  raise FileNotFoundError(
+  raise MissingInputError(
       f"no {split} split of {name!r} text data; tried {', '.join(tried)}. Pass "
       "--config.data.dir=/path/to/folder holding the split files (for PTB, "
       "the folder holding ptb.train.txt.gz)"
@@ -346,26 +378,30 @@ def make_text_source(data_config, *, batch_size, vocab=None):
     A `TextSource`.
 
   Raises:
-    ValueError: unknown dataset name or malformed text.
-    FileNotFoundError: a split is missing; lists the paths tried.
+    InputError: unknown dataset name, malformed text (see `read_sentences`),
+      or a split too small for the run (see
+      `data._sources.check_split_sizes`); names the file.
+    MissingInputError: a split is missing; lists the paths tried.
   """
   cfg = data_config
   if cfg.name not in TEXT_DATASETS:
-    raise ValueError(
-        f"unknown text dataset {cfg.name!r}; valid names: "
-        f"{', '.join(TEXT_DATASETS)}"
+    raise InputError(
+        f"unknown text dataset {cfg.name!r}; set --config.data.name= to one "
+        f"of {', '.join(TEXT_DATASETS)}"
     )
-  limits = (cfg.get("max_train", 0), cfg.get("max_validation", 0),
-            cfg.get("max_test", 0))
-  splits = []
-  for split, limit in zip(_SPLITS, limits):
+  splits, sizes = [], {}
+  for split, kind in zip(_SPLITS, ("train", "validation", "test")):
     path = _split_path(cfg.name, cfg.get("dir", "") or "", split)
     sentences = read_sentences(
         path,
         max_words=cfg.max_len - 1,
         on_long=cfg.get("on_long", "truncate"),
     )
+    limit = cfg.get(f"max_{kind}", 0)
     splits.append(sentences[:limit] if limit else sentences)
+    sizes[kind] = (len(splits[-1]), path, (
+        "add sentences to it" + _sources.cap_hint(f"max_{kind}", limit)))
+  _sources.check_split_sizes(sizes, batch_size=batch_size)
   if vocab is None:
     vocab = Vocabulary.build(
         splits[0],

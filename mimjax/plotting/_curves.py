@@ -5,7 +5,6 @@
 
 import itertools
 
-from matplotlib import ticker
 import numpy as np
 
 from mimjax.plotting import _figure
@@ -91,10 +90,7 @@ def metric_sweep(runs, *, x_key, metrics, path, labels=None):
       color = _figure.loss_color(loss, i)
       ax.plot(xs, mean, marker="o", markersize=4, color=color, label=loss)
       ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2)
-    if x_key == "hidden":
-      ax.set_xscale("log")
-      ax.xaxis.set_minor_locator(ticker.NullLocator())
-    ax.set_xticks(xs_all, [str(x) for x in xs_all])
+    _figure.set_x_ticks(ax, xs_all, log=x_key == "hidden")
     ax.set(xlabel=x_key, ylabel=labels.get(metric, metric))
     ax.grid(alpha=0.3)
   axes[0].legend()

@@ -8,6 +8,8 @@ import numpy as np
 from mimjax.plotting import _figure
 
 _TILE_INCHES = 0.8
+_MARGIN_INCHES = 0.1  # Around the mosaic, and either side of its title.
+_TITLE_INCHES = 0.4  # Height of the one-line title.
 _PAD = 1  # White pixels between tiles.
 _MAX_LEGEND_CLASSES = 20
 
@@ -43,7 +45,7 @@ def image_grid(images, path, *, ncols=10, title=None):
       (clipped) or uint8.
     path: PNG file to write; parent directories are created.
     ncols: tiles per row (fewer if N < ncols).
-    title: optional figure title.
+    title: optional figure title, on one line; the figure widens to fit it.
 
   Returns:
     `path`.
@@ -64,15 +66,19 @@ def image_grid(images, path, *, ncols=10, title=None):
     mosaic[top:top + h, left:left + w] = image
 
   tile = _TILE_INCHES / max(h, w)
-  title_inches = 0.4 if title else 0.0
-  fig = _figure.new_figure(
-      mosaic.shape[1] * tile + 0.2, mosaic.shape[0] * tile + 0.2 + title_inches
-  )
+  width = mosaic.shape[1] * tile + 2 * _MARGIN_INCHES
+  height = mosaic.shape[0] * tile + 2 * _MARGIN_INCHES
+  fig = _figure.new_figure(width, height)
   ax = fig.subplots()
   ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
   ax.set_axis_off()
   if title:
-    ax.set_title(title)
+    label = ax.set_title(title)
+    title_width = label.get_window_extent().width / fig.dpi
+    fig.set_size_inches(
+        max(width, title_width + 2 * _MARGIN_INCHES),
+        height + _TITLE_INCHES,
+    )
   return _figure.save(fig, path)
 
 

@@ -73,7 +73,8 @@ def plot_melbo_vs_sample_size(sizes, nll_values, path):
   """MELBO NLL bound against the sample-set size K, thesis Fig. D.2.
 
   Draws the mean over trials at each K (solid blue, markers) with a band of
-  one standard deviation (ddof = 0) on a logarithmic K axis.
+  one standard deviation (ddof = 0) on a logarithmic K axis ticked at the
+  drawn K.
 
   Args:
     sizes: `[S]` positive sample-set sizes K.
@@ -113,7 +114,7 @@ def plot_melbo_vs_sample_size(sizes, nll_values, path):
   ax.plot(xs, mean, marker="o", markersize=3, color="tab:blue", label="mean")
   ax.fill_between(xs, mean - std, mean + std, color="tab:blue", alpha=0.2,
                   label="\u00b1 1 std")
-  ax.set_xscale("log")
+  _figure.set_x_ticks(ax, xs, log=True)
   ax.set(xlabel="sample set size K", ylabel="NLL (MELBO)",
          title=_title(None, dropped))
   ax.grid(alpha=0.3)

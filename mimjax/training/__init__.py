@@ -2,11 +2,13 @@
 
 config -> data source -> model -> objective -> jitted epoch program ->
 validation / early stopping -> Orbax checkpoint -> metrics, as small
-functions. Several seeds of one small model train in one compiled program
+functions. `claim_workdir` holds a run's folder: lock, provenance
+(`run.json`) and the check that a resumed run has the same config. Several seeds of one small model train in one compiled program
 (a leading seed axis on every state leaf, vmapped), data-parallel over a 1-D
 `data` mesh (parameters replicated, batches sharded).
 """
 
+from mimjax.training._checkpoint import CheckpointError
 from mimjax.training._checkpoint import Checkpointer
 from mimjax.training._epoch import make_epoch_fn
 from mimjax.training._loop import train
@@ -31,18 +33,34 @@ from mimjax.training._stopping import replay_stopping
 from mimjax.training._stopping import seed_outcome
 from mimjax.training._stopping import stop_reasons
 from mimjax.training._stopping import stopping_update
+from mimjax.training._workdir import SAFE_FIELDS
+from mimjax.training._workdir import check_same_config
+from mimjax.training._workdir import claim_workdir
+from mimjax.training._workdir import config_diff
+from mimjax.training._workdir import config_hash
+from mimjax.training._workdir import data_files
+from mimjax.training._workdir import environment
+from mimjax.training._workdir import run_record
 from mimjax.training._writer import MetricWriter
 
 __all__ = (
+    "CheckpointError",
     "Checkpointer",
     "CollapseRule",
     "MetricWriter",
+    "SAFE_FIELDS",
     "StoppingRule",
     "TrainState",
     "check_divisible",
+    "check_same_config",
+    "claim_workdir",
     "collapse_alarms",
     "collapse_update",
+    "config_diff",
+    "config_hash",
+    "data_files",
     "data_sharding",
+    "environment",
     "init_state",
     "initial_collapse_state",
     "initial_stopping_state",
@@ -54,6 +72,7 @@ __all__ = (
     "put_global",
     "replicated",
     "replay_stopping",
+    "run_record",
     "seed_outcome",
     "selected_params",
     "stop_reasons",

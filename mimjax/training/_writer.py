@@ -7,6 +7,8 @@ import jax
 import numpy as np
 import tensorboardX
 
+from mimjax import files
+
 
 def _epoch_of(line):
   """Epoch of a JSONL line; a torn or blank line (a crash mid-write) is
@@ -20,9 +22,11 @@ def _epoch_of(line):
 class MetricWriter:
   """Writes `{epoch, name: value}` lines and TensorBoard scalars.
 
-  On resume, JSONL lines and TensorBoard events past the restored epoch (from
-  epochs trained after the last checkpoint) are dropped, so the logs match
-  the resumed run exactly.
+  metrics.jsonl is the record; the TensorBoard events are rebuilt from it
+  whenever a run starts. On resume, its lines past the restored epoch (from
+  epochs trained after the last checkpoint) are dropped and the event files
+  are rewritten from the lines kept, so both match the resumed run exactly,
+  including epochs whose events a killed writer had not flushed.
   """
 
   def __init__(self, workdir, *, resume_epoch=0):
@@ -31,14 +35,25 @@ class MetricWriter:
     if not self.enabled:
       return
     os.makedirs(workdir, exist_ok=True)
+    kept = []
     if os.path.exists(self.path):
       with open(self.path) as f:
-        kept = [line for line in f if _epoch_of(line) <= resume_epoch]
-      with open(self.path, "w") as f:
-        f.writelines(kept)
-    self._tb = tensorboardX.SummaryWriter(
-        os.path.join(workdir, "tensorboard"), purge_step=resume_epoch + 1
-    )
+        kept = [
+            line.rstrip("\n") + "\n" for line in f
+            if _epoch_of(line) <= resume_epoch
+        ]
+      files.write_text(self.path, "".join(kept))
+    events = os.path.join(workdir, "tensorboard")
+    if os.path.isdir(events):
+      for name in os.listdir(events):
+        if name.startswith("events.out.tfevents"):
+          os.remove(os.path.join(events, name))
+    self._tb = tensorboardX.SummaryWriter(events)
+    for line in kept:
+      record = json.loads(line)
+      for name, value in record.items():
+        if name != "epoch" and not name.endswith("/per_seed"):
+          self._tb.add_scalar(name, value, record["epoch"])
 
   def write(self, epoch, metrics):
     """Logs `[S]`-shaped (per-seed) or scalar metrics for one epoch.

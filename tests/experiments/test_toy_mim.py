@@ -1,7 +1,9 @@
 """Smoke tests of the toy entrypoint (shrunken configs, synthetic data)."""
 
+import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +14,8 @@ from configs import toy_1d
 from configs import toy_gmm2d
 from configs import toy_pca20
 from experiments import toy_mim
+import mimjax
+from mimjax import training
 
 _REPO = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 
@@ -141,3 +145,130 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, override, message):
   )
   assert proc.returncode != 0
   assert message in proc.stderr
+
+
+def _snapshot(folder):
+  """{relative path: bytes} of every file under `folder`."""
+  out = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      with open(os.path.join(root, name), "rb") as f:
+        out[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+  return out
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+  """A finished tiny sweep (1 point) and its config."""
+  config = _tiny(toy_gmm2d.get_config("quick"))
+  config.sweep.losses = ["vae"]
+  config.sweep.hidden = [8]
+  config.plots.kinds = ["curves"]
+  workdir = tmp_path_factory.mktemp("finished")
+  return config, workdir, toy_mim.run(config, str(workdir))
+
+
+def test_provenance_is_recorded(finished_sweep):
+  config, workdir, results = finished_sweep
+  record = json.loads((workdir / "run.json").read_text())
+  assert results["provenance"]["config_hash"] == record["config_hash"]
+  assert record["environment"]["libraries"]["jax"]
+  assert record["config"] == json.loads(json.dumps(config.to_dict(),
+                                                   default=list))
+
+
+def test_changed_config_is_an_error_that_changes_nothing(finished_sweep):
+  config, workdir, _ = finished_sweep
+  before = _snapshot(workdir)
+  changed = copy.deepcopy(config)
+  changed.optim.learning_rate = 0.1
+  with pytest.raises(mimjax.InputError) as e:
+    toy_mim.run(changed, str(workdir))
+  assert "optim.learning_rate: 0.001 -> 0.1" in str(e.value)
+  assert "\n" not in str(e.value)
+  assert _snapshot(workdir) == before
+
+
+def test_torn_outputs_are_rebuilt_without_retraining(finished_sweep, tmp_path):
+  config, workdir, results = finished_sweep
+  copy_dir = tmp_path / "copy"
+  shutil.copytree(workdir, copy_dir)
+  (copy_dir / "results.json").write_text('{"runs": [')  # killed mid-write
+  rundir = copy_dir / "runs" / "vae_h8_z2"
+  (rundir / "eval.json").write_text("")
+  metrics = (rundir / "metrics.jsonl").read_text()
+  again = toy_mim.run(config, str(copy_dir))
+  assert again["runs"] == results["runs"]
+  assert json.loads((rundir / "eval.json").read_text())["per_seed"]
+  assert (rundir / "metrics.jsonl").read_text() == metrics  # no new epoch
+
+
+def test_finished_run_reports_without_writing(finished_sweep, monkeypatch):
+  """A finished run in a read-only folder (every write fails, as on a
+  read-only mount) reports its results."""
+  config, workdir, results = finished_sweep
+  real_open = open
+
+  def read_only_open(path, mode="r", *args, **kwargs):
+    if any(c in mode for c in "wax+"):
+      raise OSError(30, "Read-only file system", str(path))
+    return real_open(path, mode, *args, **kwargs)
+
+  monkeypatch.setattr("builtins.open", read_only_open)
+  assert toy_mim.run(config, str(workdir)) == results
+
+
+def test_longer_sweep_reuses_finished_points(finished_sweep, tmp_path,
+                                             monkeypatch):
+  config, workdir, results = finished_sweep
+  copy_dir = tmp_path / "copy"
+  shutil.copytree(workdir, copy_dir)
+  longer = copy.deepcopy(config)
+  longer.sweep.hidden = [8, 4]
+  trained = []
+  train = training.train
+  monkeypatch.setattr(
+      training, "train", lambda **kw: trained.append(kw["workdir"]) or train(**kw)
+  )
+  again = toy_mim.run(longer, str(copy_dir))
+  assert [os.path.basename(w) for w in trained] == ["vae_h4_z2"]
+  assert again["runs"][:2] == results["runs"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config=configs/toy_gmm2d.py:quick", "--config.train.batchsize=3"],
+         "error: --config.train.batchsize=3: the config has no field "
+         "'batchsize' (did you mean 'batch_size'?)"),
+        ([], "error: --config is required"),
+        (["--config=configs/nope.py"],
+         "error: --config=configs/nope.py: cannot load the config file"),
+        (["--config=configs/toy_gmm2d.py:qick"],
+         "error: --config=configs/toy_gmm2d.py:qick: unknown config argument "
+         "'qick'"),
+        (["--config=configs/toy_gmm2d.py:quick", "--config.num_seeds=x"],
+         "error: --config.num_seeds=x: invalid literal for int()"),
+    ],
+)
+def test_command_line_mistakes_give_one_line(tmp_path, args, message):
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.toy_mim", f"--workdir={tmp_path}",
+       *args],
+      cwd=_REPO, capture_output=True, text=True, timeout=300,
+  )
+  assert proc.returncode == 1
+  errors = [line for line in proc.stderr.splitlines()
+            if not line.startswith(("I", "W"))]  # absl log lines
+  assert len(errors) == 1 and errors[0].startswith(message), proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_help_exits_zero():
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.toy_mim", "--help"],
+      cwd=_REPO, capture_output=True, text=True, timeout=300,
+  )
+  assert proc.returncode == 0
+  assert "--[no]overwrite" in proc.stdout and "--workdir" in proc.stdout

@@ -4,14 +4,12 @@ import glob
 import json
 import math
 import os
-import struct
 
 import jax
 import jax.numpy as jnp
 import ml_collections as mc
 import numpy as np
 import pytest
-from tensorboardX.proto import event_pb2
 
 from mimjax import training
 
@@ -114,25 +112,7 @@ def _read_jsonl(path):
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _read_tb_scalars(directory):
-  """All (tag, step, value) scalars of every event file in `directory`."""
-  out = []
-  pattern = os.path.join(directory, "events.out.tfevents.*")
-  for path in sorted(glob.glob(pattern)):
-    with open(path, "rb") as f:
-      data = f.read()
-    pos = 0
-    while pos < len(data):
-      (length,) = struct.unpack("<Q", data[pos:pos + 8])
-      record = data[pos + 12:pos + 12 + length]
-      pos += 12 + length + 4
-      event = event_pb2.Event.FromString(record)
-      for value in event.summary.value:
-        out.append((value.tag, event.step, value.simple_value))
-  return out
-
-
-def test_metric_writer_jsonl_and_tensorboard(tmp_path):
+def test_metric_writer_jsonl_and_tensorboard(tmp_path, tb_scalars):
   workdir = str(tmp_path)
   writer = training.MetricWriter(workdir)
   for epoch in (1, 2, 3):
@@ -154,7 +134,7 @@ def test_metric_writer_jsonl_and_tensorboard(tmp_path):
       os.path.join(workdir, "tensorboard", "events.out.tfevents.*")
   )
   assert event_files
-  scalars = _read_tb_scalars(os.path.join(workdir, "tensorboard"))
+  scalars = tb_scalars(os.path.join(workdir, "tensorboard"))
   val = sorted((s, v) for tag, s, v in scalars if tag == "val/loss")
   np.testing.assert_allclose(val, [(1, 1.5), (2, 3.0), (3, 4.5)])
 
@@ -189,3 +169,28 @@ def test_metric_writer_disabled_off_process_zero(tmp_path, monkeypatch):
   writer.write(1, {"a": 1.0})
   writer.close()
   assert not os.path.exists(tmp_path / "w")
+
+
+def test_resumed_writer_rebuilds_unflushed_tensorboard_epochs(tmp_path,
+                                                            tb_scalars):
+  """A killed writer had written epochs 1-3 to metrics.jsonl but flushed no
+  events; the resumed writer rebuilds them, so TensorBoard has every epoch
+  once, with the values of metrics.jsonl."""
+  workdir = str(tmp_path)
+  lines = [{"epoch": e, "train/loss": 10.0 + e, "train/loss/per_seed": [1, 2]}
+           for e in (1, 2, 3)]
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in lines)
+    f.write('{"epoch": 4, "train/lo')  # torn by the kill
+  os.makedirs(os.path.join(workdir, "tensorboard"))
+  open(os.path.join(workdir, "tensorboard", "events.out.tfevents.1.vm"),
+       "wb").close()  # the killed writer's empty event file
+  writer = training.MetricWriter(workdir, resume_epoch=3)
+  writer.write(4, {"train/loss": np.float32(14.0)})
+  writer.close()
+  scalars = tb_scalars(os.path.join(workdir, "tensorboard"))
+  assert sorted((s, v) for _, s, v in scalars) == [
+      (1, 11.0), (2, 12.0), (3, 13.0), (4, 14.0)
+  ]
+  assert [r["epoch"] for r in _read_jsonl(
+      os.path.join(workdir, "metrics.jsonl"))] == [1, 2, 3, 4]

@@ -1,0 +1,14 @@
+"""The error type for a user's bad input (files, fields, flags, workdirs).
+
+Entrypoints print an `InputError` as one line, without a traceback (see
+`experiments.common.run_main`): its message names the file, field or flag,
+says what is wrong with it and what to do.
+"""
+
+
+class InputError(ValueError):
+  """Bad input from the user: one line naming it, the problem and the fix."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+  """A file or folder the run needs does not exist."""
