@@ -7,7 +7,8 @@ only what it changes. Arguments (comma-separated, after the file name):
   "small"  a CPU budget (see `SMALL`): 100 steps of batch 100 (10k images,
            beta = 1 throughout), IS-NLL with S = 100 on 200 test images, k-NN
            fitted on 10k training codes;
-  "quick"  a smoke run of about a minute on a few hundred images;
+  "quick"  a smoke run on a few hundred images (4-5 min on 2 CPU cores,
+           mostly compilation);
 The dense HVAE (`configs/<dataset>_hvae_<prior>.py`, `hvae`) defaults to a
 laptop schedule (`LAPTOP`) instead of the thesis's.
   "vae" / "mim" / "amim"  the objective (default: the file's);

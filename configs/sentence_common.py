@@ -9,7 +9,8 @@ changes. Arguments (comma-separated, after the file name):
   "small"   a CPU budget (see `SMALL`): one pass over PTB's training set
             (2103 steps of 20 sentences), evaluation on the full test set,
             IS-NLL with S = 20 on 500 sentences;
-  "quick"   a smoke run of about a minute on a few hundred sentences;
+  "quick"   a smoke run on a few hundred sentences (about 2 min on 2 CPU
+            cores);
   "smim" / "vae" / "vae_kl" / "ae"  the objective ("vae_kl": KL annealed
             linearly from 0 to 1 over 10k steps);
   "z16" / "z128" / "z512" / ...  the latent size.

@@ -3,7 +3,7 @@
 Each config file in this folder starts from `base()` and states only what
 its figure changes. Every config takes an optional argument:
   ""       the thesis setup (10 seeds, up to 200 epochs);
-  "quick"  a smoke run of about a minute (2 seeds, few short epochs);
+  "quick"  a smoke run (2 seeds, few short epochs; 1-2 min on 2 CPU cores);
 some configs take more (comma-separated), listed in their docstrings.
 """
 

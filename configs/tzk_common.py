@@ -8,7 +8,8 @@ changes. Arguments (comma-separated, after the file name):
               10 (a GPU-scale budget: far beyond a CPU);
   "small"     a CPU budget (see `SMALL`): a 3 x 4 step flow with 64 channels,
               small regressors, batch 64, a few thousand steps per phase;
-  "quick"     a smoke run of about a minute on a few hundred images;
+  "quick"     a smoke run on a few hundred images (about 5 min on 2 CPU
+              cores, mostly compilation);
   "flow" / "conditional" / "two_phase" / "end_to_end"  the workflow;
   "encoder_sampling" / "stratified"  the sampling of eq G.1 (default: the
               thesis's per-batch mixture).

@@ -101,7 +101,8 @@ def setup(default_workdir=None):
   return workdir
 
 
-def finished_results(workdir, config, *, overwrite=False, extendable=()):
+def finished_results(workdir, config, *, overwrite=False, extendable=(),
+                     ignore=()):
   """The results.json of a finished run of `config` in `workdir`, or None.
 
   Reads only (a finished run in a read-only folder reports its results). A
@@ -114,6 +115,7 @@ def finished_results(workdir, config, *, overwrite=False, extendable=()):
     overwrite: ignore the finished run (None).
     extendable: config sections whose change means "run again" rather than
       an error (e.g. a sweep that gained points reuses the finished ones).
+    ignore: fields that may differ (beyond `training.SAFE_FIELDS`).
 
   Raises:
     InputError: results.json was written by a run of a different config
@@ -128,11 +130,13 @@ def finished_results(workdir, config, *, overwrite=False, extendable=()):
     return None
   if "config" not in results:
     return results
-  diff = training.config_diff(results["config"], config)
+  safe = training.SAFE_FIELDS + tuple(ignore)
+  diff = training.config_diff(results["config"], config, safe_fields=safe)
   if diff and all(f.split(".")[0] in extendable for f, _, _ in diff):
     return None
   training.check_same_config(
-      workdir, results["config"], config, what="finished results"
+      workdir, results["config"], config, what="finished results",
+      safe_fields=safe,
   )
   return results
 

@@ -214,7 +214,10 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
       phase.data.train_filter = (
           config.flow_train_filter or config.data.train_filter
       )
-  finished = common.finished_results(workdir, phase)
+  # A phase is the same run whichever workflow trained it.
+  finished = common.finished_results(
+      workdir, phase, ignore=("workflow", "flow_workdir")
+  )
   if finished is not None:
     return finished
   start = time.perf_counter()
@@ -259,7 +262,8 @@ def run(config, workdir, *, overwrite=False):
   """Runs `config.workflow` in `workdir`; returns the results dict.
 
   Finished phases of the same config are read back; a different config is
-  an error unless `overwrite` (see `training.claim_workdir`).
+  an error unless `overwrite` (see `training.claim_workdir`; a finished run
+  also takes the workdir's lock, so it needs a writable folder).
   """
   if config.workflow not in tzk_common.WORKFLOWS:
     raise mimjax.InputError(
@@ -271,9 +275,6 @@ def run(config, workdir, *, overwrite=False):
         f"unknown sampling {config.sampling!r}; use one of "
         f"{objectives.TZK_SAMPLINGS}"
     )
-  finished = common.finished_results(workdir, config, overwrite=overwrite)
-  if finished is not None:
-    return finished
   with training.claim_workdir(workdir, config, overwrite=overwrite):
     return _run_workflow(config, workdir)
 

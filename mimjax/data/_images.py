@@ -194,16 +194,17 @@ def load_tfds_arrays(name, data_dir, *, local_files):
     except Exception as e:  # TFDS raises many types for "not prepared".
       raise MissingInputError(
           f"{where}, split {split!r}, is not prepared in a random-access "
-          f"format ({_local.one_line(e)}). Either, on a machine with "
-          f"internet, run `tfds build {name} "
-          f"--file_format=array_record --data_dir=DIR` and copy DIR here "
-          f"(--config.data.tfds_data_dir=DIR), or put {local_files} in a "
-          "folder and pass --config.data.dir=/that/folder"
+          f"format ({_local.one_line(e)}). Put {local_files} in a folder "
+          "and pass --config.data.dir=/that/folder (no download needed); or, "
+          "on a machine with internet, `pip install tensorflow` (TFDS needs "
+          f"it to build), run `tfds build {name} --file_format=array_record "
+          "--data_dir=DIR` and pass --config.data.tfds_data_dir=DIR"
       ) from e
     if not records:
       raise InputError(
-          f"{where}: split {split!r} is empty; rebuild it with `tfds build "
-          f"{name}` or pass --config.data.dir= with local files"
+          f"{where}: split {split!r} is empty; pass --config.data.dir= with "
+          f"local files, or rebuild it with `tfds build {name}` (needs "
+          "`pip install tensorflow`)"
       )
     x = np.stack([np.asarray(r["image"]) for r in records])
     if x.ndim == 4 and x.shape[-1] == 1:

@@ -39,6 +39,9 @@ SAFE_FIELDS = (
     "data.dir",
     "data.tfds_data_dir",
 )
+# Fields a resumed run may change: a longer budget continues the training
+# (a finished run's results are still checked against them).
+RESUMABLE_FIELDS = ("train.max_epochs",)
 _LIBRARIES = (
     "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "distrax", "numpy",
     "ml-collections", "tensorflow-datasets", "scikit-learn",
@@ -163,7 +166,7 @@ def _describe(diff, limit=6):
   return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-def check_same_config(workdir, old, new, *, what):
+def check_same_config(workdir, old, new, *, what, safe_fields=SAFE_FIELDS):
   """Raises InputError naming the differing fields of `old` and `new`.
 
   Args:
@@ -171,8 +174,9 @@ def check_same_config(workdir, old, new, *, what):
     old: the config that produced `what`.
     new: the config of this run.
     what: what `old` produced, e.g. "its checkpoints".
+    safe_fields: fields that may differ.
   """
-  diff = config_diff(old, new)
+  diff = config_diff(old, new, safe_fields=safe_fields)
   if diff:
     raise _errors.InputError(
         f"workdir {workdir} holds {what} from a different config ("
@@ -298,7 +302,7 @@ def claim_workdir(workdir, config, *, overwrite=False, check_config=None):
     if previous is not None:
       check_same_config(
           workdir, previous["checked_config"], check_config,
-          what="checkpoints",
+          what="checkpoints", safe_fields=SAFE_FIELDS + RESUMABLE_FIELDS,
       )
       check_same_data(workdir, previous["data_files"], record["data_files"])
       record = previous
@@ -312,6 +316,12 @@ def claim_workdir(workdir, config, *, overwrite=False, check_config=None):
       record["checked_config"] = _canonical(check_config)
       files.write_json(path, record)
     yield record
+  except BaseException:
+    if main and _only_claimed(workdir):  # failed a check: leave no trace
+      for name in (RUN_FILE, LOCK_FILE):
+        if os.path.exists(os.path.join(workdir, name)):
+          os.remove(os.path.join(workdir, name))
+    raise
   finally:
     if lock is not None:
       lock.close()

@@ -101,6 +101,7 @@ def test_changed_data_file_is_an_error(tmp_path):
   workdir = str(tmp_path / "run")
   with training.claim_workdir(workdir, config) as record:
     assert set(record["data_files"]) == {"toy.npz"}
+    os.makedirs(os.path.join(workdir, "checkpoints"))  # the run's product
   (data_dir / "unrelated.txt").write_bytes(b"y")  # not read by the run
   with training.claim_workdir(workdir, config):
     pass
@@ -141,16 +142,30 @@ def test_second_process_on_a_held_workdir_is_refused(tmp_path):
     pass
 
 
-def test_read_only_workdir_is_one_clear_error(tmp_path):
-  if os.geteuid() == 0:
-    pytest.skip("root ignores file permissions")
-  tmp_path.chmod(0o555)
-  try:
-    with pytest.raises(mimjax.InputError, match="is not writable"):
-      with training.claim_workdir(str(tmp_path), _config()):
-        pass
-  finally:
-    tmp_path.chmod(0o755)
+def test_failed_first_try_does_not_block_a_fixed_config(tmp_path):
+  with pytest.raises(mimjax.InputError):
+    with training.claim_workdir(str(tmp_path), _config()):
+      raise mimjax.InputError("bad field, found before training")
+  with training.claim_workdir(str(tmp_path), _config(batch_size=16)):
+    pass
+
+
+def test_read_only_workdir_is_one_clear_error(tmp_path, monkeypatch):
+  """As on a read-only mount (simulated: root ignores chmod)."""
+  real_open = open
+
+  def read_only_open(path, mode="r", *args, **kwargs):
+    if any(c in mode for c in "wax+"):
+      raise OSError(30, "Read-only file system", str(path))
+    return real_open(path, mode, *args, **kwargs)
+
+  monkeypatch.setattr("builtins.open", read_only_open)
+  with pytest.raises(mimjax.InputError) as e:
+    with training.claim_workdir(str(tmp_path), _config()):
+      pass
+  assert str(e.value).startswith(
+      f"workdir {tmp_path} is not writable (Read-only file system)"
+  )
 
 
 def test_atomic_open_leaves_the_old_file_on_failure(tmp_path):
