@@ -1,5 +1,6 @@
-"""Test setup: 4 simulated CPU devices for the data-parallel tests, and a
-TensorBoard event reader (`tb_scalars`).
+"""Test setup: 4 simulated CPU devices for the data-parallel tests, a
+TensorBoard event reader (`tb_scalars`), a folder snapshot (`snapshot`) and
+a read-only file system (`read_only`).
 
 The flag must be set before JAX creates its CPU backend, i.e. before any test
 module touches a device; conftest.py is imported first.
@@ -39,3 +40,34 @@ def tb_scalars():
   """`tb_scalars(directory)`: the TensorBoard scalars written there."""
   return _read_tb_scalars
 
+
+
+def _snapshot(folder):
+  """{relative path: bytes} of every file under `folder`."""
+  out = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, folder)] = f.read()
+  return out
+
+
+@pytest.fixture
+def snapshot():
+  """`snapshot(folder)`: every file's bytes, to check nothing changed."""
+  return _snapshot
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+  """Every `open` for writing fails with EROFS, as on a read-only mount
+  (root ignores chmod, so permissions cannot simulate it)."""
+  real_open = open
+
+  def read_only_open(path, mode="r", *args, **kwargs):
+    if any(c in mode for c in "wax+"):
+      raise OSError(30, "Read-only file system", str(path))
+    return real_open(path, mode, *args, **kwargs)
+
+  monkeypatch.setattr("builtins.open", read_only_open)

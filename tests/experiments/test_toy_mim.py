@@ -147,16 +147,6 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, override, message):
   assert message in proc.stderr
 
 
-def _snapshot(folder):
-  """{relative path: bytes} of every file under `folder`."""
-  out = {}
-  for root, _, names in os.walk(folder):
-    for name in names:
-      with open(os.path.join(root, name), "rb") as f:
-        out[os.path.relpath(os.path.join(root, name), folder)] = f.read()
-  return out
-
-
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory):
   """A finished tiny sweep (1 point) and its config."""
@@ -177,16 +167,17 @@ def test_provenance_is_recorded(finished_sweep):
                                                    default=list))
 
 
-def test_changed_config_is_an_error_that_changes_nothing(finished_sweep):
+def test_changed_config_is_an_error_that_changes_nothing(finished_sweep,
+                                                        snapshot):
   config, workdir, _ = finished_sweep
-  before = _snapshot(workdir)
+  before = snapshot(workdir)
   changed = copy.deepcopy(config)
   changed.optim.learning_rate = 0.1
   with pytest.raises(mimjax.InputError) as e:
     toy_mim.run(changed, str(workdir))
   assert "optim.learning_rate: 0.001 -> 0.1" in str(e.value)
   assert "\n" not in str(e.value)
-  assert _snapshot(workdir) == before
+  assert snapshot(workdir) == before
 
 
 def test_torn_outputs_are_rebuilt_without_retraining(finished_sweep, tmp_path):
@@ -203,18 +194,9 @@ def test_torn_outputs_are_rebuilt_without_retraining(finished_sweep, tmp_path):
   assert (rundir / "metrics.jsonl").read_text() == metrics  # no new epoch
 
 
-def test_finished_run_reports_without_writing(finished_sweep, monkeypatch):
-  """A finished run in a read-only folder (every write fails, as on a
-  read-only mount) reports its results."""
+def test_finished_run_reports_without_writing(finished_sweep, read_only):
+  """A finished run in a read-only folder reports its results."""
   config, workdir, results = finished_sweep
-  real_open = open
-
-  def read_only_open(path, mode="r", *args, **kwargs):
-    if any(c in mode for c in "wax+"):
-      raise OSError(30, "Read-only file system", str(path))
-    return real_open(path, mode, *args, **kwargs)
-
-  monkeypatch.setattr("builtins.open", read_only_open)
   assert toy_mim.run(config, str(workdir)) == results
 
 

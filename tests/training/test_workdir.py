@@ -22,17 +22,6 @@ def _config(**train):
   ))
 
 
-def _snapshot(folder):
-  """{relative path: bytes} of every file under `folder`."""
-  out = {}
-  for root, _, names in os.walk(folder):
-    for name in names:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, folder)] = f.read()
-  return out
-
-
 def test_config_diff_names_fields_and_ignores_safe_ones():
   old = dict(a=dict(b=1, c=[1, 2]), train=dict(log_every=1), gone=3)
   new = dict(a=dict(b=2, c=(1, 2)), train=dict(log_every=9), extra=4)
@@ -57,35 +46,35 @@ def test_claim_writes_provenance_beside_the_run(tmp_path):
 
 
 def test_resume_with_a_different_config_is_an_error_and_changes_nothing(
-    tmp_path):
+    tmp_path, snapshot):
   with training.claim_workdir(str(tmp_path), _config()):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "1").write_text("state")
-  before = _snapshot(tmp_path)
+  before = snapshot(tmp_path)
   with pytest.raises(mimjax.InputError) as e:
     with training.claim_workdir(str(tmp_path), _config(batch_size=16)):
       pass
   message = str(e.value)
   assert "\n" not in message
   assert "train.batch_size: 8 -> 16" in message and "--overwrite" in message
-  assert _snapshot(tmp_path) == before
+  assert snapshot(tmp_path) == before
   # A field declared safe may change.
   with training.claim_workdir(str(tmp_path), _config(log_every=5)):
     pass
 
 
-def test_overwrite_moves_the_old_run_aside(tmp_path):
+def test_overwrite_moves_the_old_run_aside(tmp_path, snapshot):
   workdir = tmp_path / "run"
   with training.claim_workdir(str(workdir), _config()):
     (workdir / "metrics.jsonl").write_text("old\n")
-  before = _snapshot(workdir)
+  before = snapshot(workdir)
   with training.claim_workdir(
       str(workdir), _config(batch_size=16), overwrite=True
   ):
     pass
   (moved,) = [p for p in tmp_path.iterdir() if p.name != "run"]
   assert moved.name.startswith("run.replaced-")
-  assert _snapshot(moved) == {k: v for k, v in before.items() if k != ".lock"}
+  assert snapshot(moved) == {k: v for k, v in before.items() if k != ".lock"}
   assert not (workdir / "metrics.jsonl").exists()
   assert json.loads((workdir / "run.json").read_text())["config"]["train"][
       "batch_size"] == 16
@@ -111,7 +100,7 @@ def test_changed_data_file_is_an_error(tmp_path):
       pass
 
 
-def test_second_process_on_a_held_workdir_is_refused(tmp_path):
+def test_second_process_on_a_held_workdir_is_refused(tmp_path, snapshot):
   holder = subprocess.Popen(
       [sys.executable, "-c",
        "import sys, time, ml_collections\n"
@@ -124,14 +113,14 @@ def test_second_process_on_a_held_workdir_is_refused(tmp_path):
   )
   try:
     assert holder.stdout.readline().strip() == "held"
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     with pytest.raises(mimjax.InputError) as e:
       with training.claim_workdir(
           str(tmp_path), ml_collections.ConfigDict(dict(seed=0))
       ):
         pass
     assert f"in use by pid {holder.pid} on host " in str(e.value)
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
   finally:
     holder.kill()
     holder.wait()
@@ -150,16 +139,7 @@ def test_failed_first_try_does_not_block_a_fixed_config(tmp_path):
     pass
 
 
-def test_read_only_workdir_is_one_clear_error(tmp_path, monkeypatch):
-  """As on a read-only mount (simulated: root ignores chmod)."""
-  real_open = open
-
-  def read_only_open(path, mode="r", *args, **kwargs):
-    if any(c in mode for c in "wax+"):
-      raise OSError(30, "Read-only file system", str(path))
-    return real_open(path, mode, *args, **kwargs)
-
-  monkeypatch.setattr("builtins.open", read_only_open)
+def test_read_only_workdir_is_one_clear_error(tmp_path, read_only):
   with pytest.raises(mimjax.InputError) as e:
     with training.claim_workdir(str(tmp_path), _config()):
       pass
