@@ -18,17 +18,15 @@ read back, killed ones resume). Then writes to `--workdir`:
 """
 
 import copy
-import json
-import os
 
 from absl import app
 from absl import flags
 
+from benchmarks import image_variants
+from experiments import cli
 from experiments import common
-from experiments import image_mim
-from mimjax import plotting
 
-flags.adopt_module_key_flags(common)
+flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "mean"],
     "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean.",
@@ -54,10 +52,9 @@ def _run_config(base, estimator):
   if estimator == "vae":
     config.loss = "vae"
   else:
-    name, _, samples = estimator.partition(":")
     config.loss = "mim"
-    config.decoder_estimator = name
-    config.decoder_samples = int(samples or 1)
+    config.decoder_estimator, config.decoder_samples = (
+        image_variants.parse_estimator(estimator))
   return config
 
 
@@ -66,24 +63,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   root = common.setup()
   runs = ["vae"] * _VAE.value + list(_ESTIMATORS.value)
-  lines = ["| run | " + " | ".join(_COLUMNS) + " |",
-           "|" + " --- |" * (len(_COLUMNS) + 1)]
-  curves = {}
-  for estimator in runs:
-    workdir = os.path.join(root, estimator.replace(":", ""))
-    os.makedirs(workdir, exist_ok=True)
-    results = image_mim.run(_run_config(common.CONFIG.value, estimator),
-                            workdir)
-    lines.append(f"| {estimator} | " + " | ".join(
-        f"{results[c]:.3f}" for c in _COLUMNS) + " |")
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      curves[estimator] = [(r["epoch"], r["val/loss"])
-                           for r in map(json.loads, f)]
-  with open(os.path.join(root, "summary.md"), "w") as f:
-    f.write(f"{_EPOCHS.value} epochs at beta = 1, one seed per row.\n\n"
-            + "\n".join(lines) + "\n")
-  plotting.training_curves(curves, os.path.join(root, "val_loss.png"))
-  print("\n".join(lines))
+  image_variants.run_variants(
+      {r.replace(":", ""): _run_config(common.CONFIG.value, r) for r in runs},
+      root, columns=_COLUMNS,
+      header=f"{_EPOCHS.value} epochs at beta = 1, one seed per row.",
+  )
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import cli
 from experiments import common
 from experiments import image_mim
 from mimjax import data
 from mimjax import objectives
 
-flags.adopt_module_key_flags(common)
+flags.adopt_module_key_flags(cli)
 _LATENTS = flags.DEFINE_integer("latents", 16, "Latents z ~ p(z).")
 _DRAWS = flags.DEFINE_integer("draws", 64, "Samples x ~ p(x|z) per latent.")
 _TERMS = ("log_p_x_given_z", "log_p_z", "log_q_z_given_x", "log_q_x")

@@ -27,13 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import cli
 from experiments import common
 from experiments import toy_mim
 from mimjax import data
 from mimjax import objectives
 from mimjax import training
 
-flags.adopt_module_key_flags(common)
+flags.adopt_module_key_flags(cli)
 _KEYS = flags.DEFINE_integer("keys", 10, "Validation-noise keys per model.")
 _LATE = flags.DEFINE_integer("late", 30, "Epochs of the late-slope fit.")
 

@@ -33,12 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import image_variants
+from experiments import cli
 from experiments import common
 from experiments import image_mim
 from mimjax import data
 from mimjax import objectives
 
-flags.adopt_module_key_flags(common)
+flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "rloo:4", "mean"],
     "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean.",
@@ -59,12 +61,6 @@ _GROUPS = {
 _MODEL_NAMES = {"conv_hvae": "convhvae", "hvae": "hvae"}
 
 
-def _parse(estimator):
-  """"rloo:4" -> ("rloo", 4); "batch_mean" -> ("batch_mean", 1)."""
-  name, _, samples = estimator.partition(":")
-  return name, int(samples or 1)
-
-
 def _group_vectors(grads):
   """`{group: [P_g]}` flattened gradients of each parameter group."""
   params = grads["params"]
@@ -79,16 +75,17 @@ def _group_vectors(grads):
 
 
 def gradient_statistics(model, params, x, estimator, num_keys, seed,
-                        reference=None, chunk=16):
+                        reference=None, chunk=16,
+                        latent_anchor=objectives.MODEL_PRIOR):
   """Streaming statistics of `num_keys` MIM gradients on the batch x.
 
   Returns `{group: dict(mean=[P_g], sq_norm=E||g||^2, cosine=E cos(g, ref))}`
   (cosine only with `reference`, a `{group: [P_g]}` dict), without holding
   all gradients in memory.
   """
-  name, samples = _parse(estimator)
+  name, samples = image_variants.parse_estimator(estimator)
   loss_fn = objectives.make_loss_fn(
-      model, loss="mim", latent_anchor=objectives.MODEL_PRIOR,
+      model, loss="mim", latent_anchor=latent_anchor,
       decoder_estimator=name, decoder_samples=samples,
   )
 
@@ -152,22 +149,28 @@ def main(argv):
     stage = "trained"
   else:
     params = model.init(jax.random.key(config.seed), x)
+  anchor = common.latent_anchor(
+      config.latent_anchor.kind, sum(config.model.latent_dims)
+  )
   reference_stats = gradient_statistics(
-      model, params, x, _REFERENCE.value, _REFERENCE_KEYS.value, seed=1
+      model, params, x, _REFERENCE.value, _REFERENCE_KEYS.value, seed=1,
+      latent_anchor=anchor,
   )
   reference = {g: jnp.asarray(v["mean"], jnp.float32)
                for g, v in reference_stats.items()}
   for estimator in _ESTIMATORS.value:
     stats = gradient_statistics(
-        model, params, x, estimator, _KEYS.value, seed=2, reference=reference
+        model, params, x, estimator, _KEYS.value, seed=2, reference=reference,
+        latent_anchor=anchor,
     )
     for group in _GROUPS:
       print(json.dumps(dict(
           model=_MODEL_NAMES.get(config.model.kind, config.model.kind),
           prior=config.model.prior,
+          anchor=config.latent_anchor.kind,
           stage=stage,
-          estimator=_parse(estimator)[0],
-          decoder_samples=_parse(estimator)[1],
+          estimator=image_variants.parse_estimator(estimator)[0],
+          decoder_samples=image_variants.parse_estimator(estimator)[1],
           group=group,
           snr=round(snr(stats[group], _KEYS.value), 4),
           cosine_to_reference=round(stats[group]["cosine"], 4),

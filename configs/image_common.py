@@ -14,7 +14,9 @@ laptop schedule (`LAPTOP`) instead of the thesis's.
   "vae" / "mim" / "amim"  the objective (default: the file's);
   "no_warmup"  beta = 1 from the start (Table 5.1's VAE without annealing);
   "mean_samples"  MIM decoder samples are the detached mean probabilities
-           (the authors' code) instead of Bernoulli samples + REINFORCE.
+           (the authors' code) instead of Bernoulli samples + REINFORCE;
+  "learned_anchor"  P(z) = the learned prior p(z) (the authors' code)
+           instead of N(0, I);
 e.g. `python -m experiments.image_mim --config=configs/mnist_vp.py:small,vae`.
 Local data: `--config.data.dir=/folder/with/mnist.npz` (or the IDX files,
 or Omniglot's chardata.mat).
@@ -28,7 +30,8 @@ SMALL = dict(epochs=1, epoch_steps=100, nll_samples=100, nll_examples=200,
 # The dense HVAE's default schedule (`hvae`), in epochs of the 50k training
 # images.
 LAPTOP = dict(warmup_epochs=10, patience=10, max_epochs=200)
-_ARGS = ("small", "quick", "vae", "mim", "amim", "no_warmup", "mean_samples")
+_ARGS = ("small", "quick", "vae", "mim", "amim", "no_warmup", "mean_samples",
+         "learned_anchor")
 
 
 def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
@@ -48,6 +51,15 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
   config.decoder_estimator = "rloo"
   # Samples x ~ p(x|z) per decoder latent z.
   config.decoder_samples = 2
+  # The sampling anchor P(z) of MIM's decoder half: "standard_normal" (a
+  # fixed N(0, I), as the thesis's anchors: "fixed and not learned", Sec.
+  # 3.2), "learned" (the model's own p(z) with pathwise gradients: the
+  # authors' image code, which shrinks a VampPrior's codes onto the std
+  # floor) or "learned_stop_gradient" (detached samples of p(z)). Chosen by
+  # measurement: BUILD_NOTES, "VampPrior MIM: the sampling anchor".
+  config.latent_anchor = ml_collections.ConfigDict(
+      dict(kind="standard_normal")
+  )
   config.data = ml_collections.ConfigDict(
       dict(
           # "mnist", "fashion_mnist" or "omniglot".
@@ -81,6 +93,9 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           num_pseudo_inputs=500,
           # Pseudo-inputs start as the first K training images + N(0, 0.01^2).
           pseudo_input_init="data",
+          # Floor of every latent log-variance (std >= exp(min_logvar / 2));
+          # -6 (std 0.0498) as Tomczak & Welling.
+          min_logvar=-6.0,
       )
   )
   config.train = ml_collections.ConfigDict(
@@ -132,6 +147,10 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           grid_images=100,
           # PixelHVAE samples are sequential (784 passes): fewer of them.
           pixel_samples=16,
+          # The split every metric is computed on: "test", or "validation"
+          # (the held-out end of the training split) to compare settings
+          # without looking at the test set.
+          split="test",
       )
   )
   return apply_arg(config, arg)
@@ -163,6 +182,8 @@ def apply_arg(config, arg):
       config.loss = a
     elif a == "no_warmup":
       config.train.beta_warmup_epochs = 1
+    elif a == "learned_anchor":
+      config.latent_anchor.kind = "learned"
     elif a == "mean_samples":
       config.decoder_estimator = "mean"
       config.decoder_samples = 1

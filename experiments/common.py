@@ -4,55 +4,50 @@ train-one-model / write-results scaffolding of a run."""
 import json
 import logging as std_logging
 import os
-import re
-import sys
 import time
-import traceback
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
+from experiments import cli
 import mimjax
+from mimjax import distributions
 from mimjax import files
 from mimjax import evaluation
+from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
 
-WORKDIR = flags.DEFINE_string(
-    "workdir",
-    None,
-    "Folder for checkpoints, metrics, results.json and plots. Defaults to "
-    "./workdirs/<config file name>[_<config arg>]. An existing workdir is "
-    "resumed from its last checkpoint.",
-)
-DISTRIBUTED = flags.DEFINE_bool(
-    "distributed",
-    False,
-    "Call jax.distributed.initialize() first (multi-host runs; the cluster "
-    "environment supplies the coordinator address and process ids).",
-)
+# The shared flags and the command-line scaffolding live in `cli` (light, so
+# that --help answers before the heavy imports); re-exported here.
+WORKDIR = cli.WORKDIR
+DISTRIBUTED = cli.DISTRIBUTED
+OVERWRITE = cli.OVERWRITE
+CONFIG = cli.CONFIG
+run_main = cli.run_main
 
-OVERWRITE = flags.DEFINE_bool(
-    "overwrite",
-    False,
-    "Start afresh in a workdir that holds a run of a different config: its "
-    "files are moved to <workdir>.replaced-<time> (nothing is deleted). "
-    "Without it, such a run stops with the differing fields named.",
-)
 
-# --config=configs/<file>.py[:arg] plus --config.<field>=<value>; defined
-# once here so that several entrypoints can be imported together.
-CONFIG = config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "Path to a config file in configs/, optionally followed by ':<arg>' "
-    "(e.g. ':quick'; see the config's docstring). Any field can be "
-    "overridden with --config.<field>=<value>; unknown fields are an error.",
-    lock_config=True,
-)
+# `config.latent_anchor.kind` values that sample the model's learned p(z)
+# (objectives.make_loss_fn): pathwise (the authors' image code) or detached.
+LEARNED_ANCHORS = {
+    "learned": objectives.MODEL_PRIOR,
+    "learned_stop_gradient": objectives.MODEL_PRIOR_STOP_GRADIENT,
+}
+
+
+def latent_anchor(kind, latent_dim):
+  """P(z) for MIM's decoder half: "standard_normal" (fixed N(0, I), the
+  thesis's anchor) or a key of `LEARNED_ANCHORS`."""
+  if kind == "standard_normal":
+    return distributions.standard_normal(latent_dim)
+  if kind in LEARNED_ANCHORS:
+    return LEARNED_ANCHORS[kind]
+  raise mimjax.InputError(
+      f"unknown config.latent_anchor.kind {kind!r}; use 'standard_normal' "
+      f"or one of {tuple(LEARNED_ANCHORS)}"
+  )
 
 
 class _DropOrbaxInfo(std_logging.Filter):
@@ -137,6 +132,29 @@ def finished_results(workdir, config, *, overwrite=False, extendable=(),
   training.check_same_config(
       workdir, results["config"], config, what="finished results",
       safe_fields=safe,
+  )
+  return results
+
+
+def finished_workflow(workdir, config, *, overwrite=False):
+  """The results.json of a finished multi-phase run, or None.
+
+  A workflow's summary results.json (e.g. TzK's two phases) holds no config
+  of its own: it is checked against the config recorded in the workdir's
+  run.json. Reads only, so a finished run in a read-only folder reports its
+  results. None when `overwrite`, or either file is absent or torn.
+
+  Raises:
+    InputError: run.json records a different config.
+  """
+  if overwrite:
+    return None
+  results = files.read_json(os.path.join(workdir, "results.json"))
+  record = files.read_json(os.path.join(workdir, training.RUN_FILE))
+  if results is None or record is None:
+    return None
+  training.check_same_config(
+      workdir, record["checked_config"], config, what="finished results"
   )
   return results
 
@@ -233,96 +251,3 @@ def plot_validation_curve(config, workdir, label=None):
       {label or config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
       os.path.join(workdir, "plots", "val_loss.png"),
   )
-
-
-# Errors that are the user's to fix, printed as one line: bad input, an
-# unreadable checkpoint, a loss that turned non-finite.
-_USER_ERRORS = (mimjax.InputError, training.CheckpointError, FloatingPointError)
-_HELP = ("--help", "-h", "--helpshort", "--helpfull", "--helpxml", "-?")
-
-
-def _fail(message):
-  """Prints `error: <message>` as one line to stderr and exits 1."""
-  print("error: " + " ".join(str(message).split()), file=sys.stderr)
-  sys.exit(1)
-
-
-def _config_flag(argv, field):
-  """The `--config.<...>` argument of `argv` that names `field`."""
-  for arg in argv:
-    path = arg.split("=", 1)[0]
-    if path.startswith("--config.") and field in path.split("."):
-      return arg
-  return "--config"
-
-
-def _check_config_loaded():
-  """ml_collections defers a config file's load error to its first use;
-  report it now, as one line naming the file."""
-  flag = flags.FLAGS[CONFIG.name]
-  if not flag.present:
-    return
-  try:
-    flag.value.keys()
-  except OSError as e:
-    cause = [line.strip() for line in str(e).splitlines() if line.strip()]
-    _fail(
-        f"--config={config_flags.get_config_filename(flag)}: cannot load "
-        f"the config file ({cause[-1]}); the config files are in configs/ "
-        "(run from the repository root)"
-    )
-
-
-def _parse_flags(argv):
-  """absl's flag parsing, with one-line errors and exit 0 on --help.
-
-  A config override naming an unknown field, an unloadable config file or
-  a bad config argument becomes one line naming the flag (with "did you
-  mean" for a typo) instead of a traceback.
-  """
-  try:
-    argv = flags.FLAGS(argv)
-    _check_config_loaded()
-    return argv
-  except SystemExit:
-    if any(a.split("=")[0] in _HELP for a in argv[1:]):
-      sys.exit(0)  # absl exits 1 after printing the help
-    raise
-  except (AttributeError, KeyError) as e:  # --config.<unknown field>
-    text = str(e).replace("\\n", "\n").replace("\\'", "'")
-    field = re.search(r"'([A-Za-z0-9_]+)'", text)
-    field = field.group(1) if field else text
-    guess = re.search(r'Did you mean "([^"]+)"', text)
-    _fail(
-        f"{_config_flag(argv, field)}: the config has no field {field!r}"
-        + (f" (did you mean {guess.group(1)!r}?)" if guess else "")
-        + "; the config file lists its fields"
-    )
-  except (flags.Error, OSError, ValueError) as e:
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    flag = next((line for line in lines if line.startswith("flag --")), "")
-    cause = lines[-1] if lines else ""
-    if flag:
-      cause = cause.removeprefix(flag.split(": ")[0] + ": ")
-    cause = re.sub(r"^[A-Za-z]*(Error|Exception): ", "", cause)
-    name = flag.removeprefix("flag ").split(": ")[0]
-    _fail(f"{name}: {cause}" if name else cause)
-
-
-def run_main(main):
-  """`app.run(main)` for the entrypoints, with one-line user errors.
-
-  A user's mistake (`mimjax.InputError`, `training.CheckpointError`,
-  `FloatingPointError`), in the flags or during the run, prints one line
-  `error: ...` and exits 1; `--verbosity=1` shows the traceback too.
-  """
-
-  def wrapped(argv):
-    try:
-      return main(argv)
-    except _USER_ERRORS as e:
-      if logging.get_verbosity() >= logging.DEBUG:
-        traceback.print_exc()
-      _fail(e)
-
-  app.run(wrapped, flags_parser=_parse_flags)

@@ -24,9 +24,16 @@ import copy
 import os
 import time
 
+from absl import flags
+
+from experiments import cli
+
+flags.adopt_module_key_flags(cli)
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
 from absl import app
 from absl import logging
-from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,8 +48,8 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
+# pylint: enable=wrong-import-position,wrong-import-order
 
-flags.adopt_module_key_flags(common)
 _LOSSES = ("mim", "amim", "vae")
 _KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn", "hvae": "mlp"}
 
@@ -76,6 +83,7 @@ def build_model(config, source):
       pseudo_input_init=init,
       image_shape=source.x_shape,
       network=_KINDS[cfg.kind],
+      min_logvar=cfg.min_logvar,
   )
 
 
@@ -85,9 +93,24 @@ def make_loss_fn(config, model):
   return objectives.make_loss_fn(
       model,
       loss=config.loss,
-      latent_anchor=objectives.MODEL_PRIOR,
+      latent_anchor=common.latent_anchor(
+          config.latent_anchor.kind, sum(config.model.latent_dims)
+      ),
       decoder_estimator=config.decoder_estimator,
       decoder_samples=config.decoder_samples,
+  )
+
+
+def evaluation_split(config, source):
+  """The split `config.eval.split` names: "test", or "validation" (for
+  choosing settings without looking at the test set)."""
+  split = config.eval.split
+  if split == "test":
+    return source.test
+  if split == "validation":
+    return {"x": source.x_val, "label": np.asarray(source.y_val, np.int32)}
+  raise mimjax.InputError(
+      f"unknown config.eval.split {split!r}; use 'test' or 'validation'"
   )
 
 
@@ -127,7 +150,7 @@ def _make_plots(config, workdir, model, params, test, arrays):
   title = f"{config.data.name} {config.model.prior} {config.loss}"
   plotting.image_grid(
       test["x"][:n], os.path.join(plots, "test_data.png"), ncols=ncols,
-      title=f"{config.data.name}: test data",
+      title=f"{config.data.name}: {config.eval.split} data",
   )
   plotting.image_grid(
       arrays["x_mean"][:n], os.path.join(plots, "reconstructions.png"),
@@ -172,12 +195,12 @@ def _train_and_evaluate(config, workdir):
   source = data.make_image_source(
       config.data, batch_size=config.train.batch_size
   )
+  test = evaluation_split(config, source)
   state, eval_model, params, train_time = common.train_single_model(
       config, workdir, model=build_model(config, source),
       make_loss_fn=make_loss_fn, source=source,
   )
   ec = config.eval
-  test = source.test
   metrics, arrays = evaluation.evaluate_image_model(
       eval_model,
       params,

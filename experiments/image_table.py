@@ -18,14 +18,10 @@ VampPrior paper's), plus every other metric of `results.json`.
 import importlib
 import os
 
-from absl import app
 from absl import flags
-from absl import logging
 
-from experiments import common
-from experiments import image_mim
+from experiments import cli
 from experiments import table_flags
-from mimjax import files
 
 _DATASETS = flags.DEFINE_list(
     "datasets", ["mnist"], "Datasets: mnist, fashion_mnist, omniglot."
@@ -43,6 +39,16 @@ _SEEDS = flags.DEFINE_list(
 flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
 flags.declare_key_flag("distributed")
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
+from absl import app
+from absl import logging
+
+from experiments import common
+from experiments import image_mim
+from mimjax import files
+# pylint: enable=wrong-import-position,wrong-import-order
 
 # convHVAE, 10-trial means (thesis Table 4.1 NLL, Table 4.2 5-NN accuracy;
 # no-annealing values of Tables 5.1 / 5.2 in the second slot).

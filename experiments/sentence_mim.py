@@ -29,8 +29,15 @@ import copy
 import os
 import time
 
-from absl import app
 from absl import flags
+
+from experiments import cli
+
+flags.adopt_module_key_flags(cli)
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
+from absl import app
 from absl import logging
 import jax
 import numpy as np
@@ -45,8 +52,8 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
+# pylint: enable=wrong-import-position,wrong-import-order
 
-flags.adopt_module_key_flags(common)
 _LOSSES = ("smim", "vae", "ae")
 
 

@@ -14,14 +14,10 @@ Sec. 5.2), plus ELBO, IS-NLL, KL and active units.
 import importlib
 import os
 
-from absl import app
 from absl import flags
-from absl import logging
 
-from experiments import common
-from experiments import sentence_mim
+from experiments import cli
 from experiments import table_flags
-from mimjax import files
 
 _MODELS = flags.DEFINE_list(
     "models", ["smim", "svae"], "PTB configs to run: smim, svae and/or ae."
@@ -30,6 +26,16 @@ _LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
 flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
 flags.declare_key_flag("distributed")
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
+from absl import app
+from absl import logging
+
+from experiments import common
+from experiments import sentence_mim
+from mimjax import files
+# pylint: enable=wrong-import-position,wrong-import-order
 
 # PTB, thesis Table 7.2 (MELBO PPL, NLL, BLEU-1) and the authors' code's
 # README (reference digest Sec. 5.2: PPL, BLEU-1).

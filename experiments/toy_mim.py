@@ -20,8 +20,15 @@ import json
 import os
 import time
 
-from absl import app
 from absl import flags
+
+from experiments import cli
+
+flags.adopt_module_key_flags(cli)
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
+from absl import app
 from absl import logging
 import jax
 import numpy as np
@@ -36,8 +43,8 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
+# pylint: enable=wrong-import-position,wrong-import-order
 
-flags.adopt_module_key_flags(common)
 _SUMMARY_METRICS = (
     "mi_ksg", "nll", "neg_elbo", "recon_err", "recon_err_mean", "knn5_acc",
     "posterior_std", "consistency_gap", "stop_epoch",
@@ -58,7 +65,10 @@ def latent_anchor(config, latent_dim):
     return distributions.gaussian_mixture(
         np.zeros(len(means), np.float32), means, np.full_like(means, config.std)
     )
-  raise mimjax.InputError(f"unknown latent_anchor.kind {config.kind!r}")
+  raise mimjax.InputError(
+      f"unknown latent_anchor.kind {config.kind!r}; the toy chapter's "
+      "anchors are fixed (thesis Sec. 5.3): use 'standard_normal' or 'gmm'"
+  )
 
 
 def make_model(config, x_dim, hidden, latent_dim):

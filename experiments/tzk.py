@@ -33,8 +33,15 @@ import copy
 import os
 import time
 
-from absl import app
 from absl import flags
+
+from experiments import cli
+
+flags.adopt_module_key_flags(cli)
+cli.exit_on_help(__name__)  # needs only the flags: answered before jax
+
+# pylint: disable=wrong-import-position,wrong-import-order
+from absl import app
 from absl import logging
 import jax
 import jax.numpy as jnp
@@ -50,8 +57,8 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
 from mimjax import training
+# pylint: enable=wrong-import-position,wrong-import-order
 
-flags.adopt_module_key_flags(common)
 
 
 def build_model(config, knowledge):
@@ -261,9 +268,9 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
 def run(config, workdir, *, overwrite=False):
   """Runs `config.workflow` in `workdir`; returns the results dict.
 
-  Finished phases of the same config are read back; a different config is
-  an error unless `overwrite` (see `training.claim_workdir`; a finished run
-  also takes the workdir's lock, so it needs a writable folder).
+  A finished run of the same config is read back without writing (also
+  from a read-only folder), and so are finished phases; a different config
+  is an error unless `overwrite` (see `training.claim_workdir`).
   """
   if config.workflow not in tzk_common.WORKFLOWS:
     raise mimjax.InputError(
@@ -275,6 +282,9 @@ def run(config, workdir, *, overwrite=False):
         f"unknown sampling {config.sampling!r}; use one of "
         f"{objectives.TZK_SAMPLINGS}"
     )
+  finished = common.finished_workflow(workdir, config, overwrite=overwrite)
+  if finished is not None:
+    return finished
   with training.claim_workdir(workdir, config, overwrite=overwrite):
     return _run_workflow(config, workdir)
 

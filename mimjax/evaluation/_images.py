@@ -5,7 +5,9 @@ Conventions (reference digest Sec. 4.2):
     proposal and the VAE weights p(x|z) p(z) / q(z|x), for every objective;
   * elbo: the single-sample ELBO (reported positive-is-better, in nats);
   * knn{k}_acc: k-NN accuracy of *sampled* codes z ~ q(z|x) (flat [z1, z2]),
-    fitted on training codes;
+    fitted on training codes; knn{k}_acc_mean the same on posterior means
+    E[z|x] (noise-free codes: a shrunk latent scores low on the first, not
+    on the second);
   * nmi: k-means (k = number of classes) NMI of the test codes;
   * recon_err: mean Euclidean distance between an image and the decoder's
     mean (probabilities) at z ~ q(z|x).
@@ -33,9 +35,10 @@ def _chunked(fn, x, chunk):
 
 @functools.partial(jax.jit, static_argnums=(0,))
 def _codes(model, params, x, key):
-  """The `z` of `latent_summaries` alone (the decoder is dead code here)."""
+  """The `z` and `z_mean` of `latent_summaries` alone (no decoder)."""
   k_enc, _ = jax.random.split(key)
-  return {"z": objectives.encoder_terms(model, params, x, k_enc)[1]}
+  _, z, q = objectives.encoder_terms(model, params, x, k_enc)
+  return {"z": z, "z_mean": q.mean}
 
 
 def encode_dataset(model, params, x, key, *, chunk=500, codes_only=False):
@@ -47,8 +50,8 @@ def encode_dataset(model, params, x, key, *, chunk=500, codes_only=False):
     x: `[N, ...]` inputs.
     key: PRNG key; chunk i uses `fold_in(key, i)`.
     chunk: examples per call.
-    codes_only: return only the sampled codes `z` (same values), skipping
-      the decoder.
+    codes_only: return only the sampled codes `z` and the means `z_mean`
+      (same values), skipping the decoder.
 
   Returns:
     Dict of numpy arrays, as `evaluation.latent_summaries`, for the first
@@ -105,10 +108,10 @@ def evaluate_image_model(
   out = encode_dataset(model, params, test["x"], k_test, chunk=encode_chunk)
   n = len(out["z"])
   labels = np.asarray(test["label"])[:n]
-  z_train = encode_dataset(
+  codes_train = encode_dataset(
       model, params, train["x"], k_train, chunk=encode_chunk, codes_only=True
-  )["z"]
-  y_train = np.asarray(train["label"])[: len(z_train)]
+  )
+  y_train = np.asarray(train["label"])[: len(codes_train["z"])]
   x_test = np.asarray(test["x"], np.float32)[:n]
   m = num_nll_examples or n
   m = (min(m, n) // nll_batch) * nll_batch
@@ -122,7 +125,13 @@ def evaluate_image_model(
     stderr.append(np.asarray(se))
   log_px, stderr = np.concatenate(log_px), np.concatenate(stderr)
   flat = lambda a: a.reshape(len(a), -1)
-  knn = metrics.knn_accuracy(z_train, y_train, out["z"], labels, ks=knn_ks)
+  knn = metrics.knn_accuracy(
+      codes_train["z"], y_train, out["z"], labels, ks=knn_ks
+  )
+  knn_mean = metrics.knn_accuracy(
+      codes_train["z_mean"], y_train, out["z_mean"], labels, ks=knn_ks
+  )
+  scale = metrics.scale_per_dimension(out["z_mean"], out["z_std"])
   results = {
       "nll_is": float(-np.mean(log_px)),
       # Standard error of the test-set mean: the spread of the per-image
@@ -139,6 +148,15 @@ def evaluate_image_model(
       ),
       "posterior_std": metrics.posterior_std(out["z_std"]),
       "active_units": metrics.active_units(out["z_mean"]),
+      # The scale diagnostic: mean noise share, units whose means spread
+      # more than their posterior noise, and both per dimension.
+      "noise_share": float(np.mean(scale["noise_share"])),
+      "informative_units": int(np.sum(scale["noise_share"] < 0.5)),
+      "scale_per_dim": {
+          k: np.asarray(scale[k]).round(5).tolist()
+          for k in ("mean_spread", "posterior_std")
+      },
   }
   results.update({f"knn{k}_acc": float(v) for k, v in knn.items()})
+  results.update({f"knn{k}_acc_mean": float(v) for k, v in knn_mean.items()})
   return results, {"z": out["z"], "label": labels, "x_mean": out["x_mean"]}

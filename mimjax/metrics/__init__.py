@@ -3,7 +3,8 @@
 Host-side estimators (`ksg_mutual_information`, `kl_entropy`,
 `knn_accuracy` and the latent summaries) take numpy (or jax) arrays, run
 scipy / scikit-learn nearest-neighbour searches and return Python numbers.
-`logmeanexp`, `latent_health` (the posterior-collapse monitor's statistics)
+`logmeanexp`, `latent_health` (the posterior-collapse monitor's statistics),
+`scale_per_dimension`
 and `importance_sampled_log_likelihood` are pure jax and
 jit-compatible, as is `bits_per_dim` (the discrete bits/dim bound of a
 dequantised image density). The sentence metrics (`melbo_nll`, `elbo_nll`,
@@ -21,6 +22,7 @@ from mimjax.metrics._importance import logmeanexp
 from mimjax.metrics._knn import knn_accuracy
 from mimjax.metrics._ksg import ksg_mutual_information
 from mimjax.metrics._collapse import latent_health
+from mimjax.metrics._collapse import scale_per_dimension
 from mimjax.metrics._latent import active_units
 from mimjax.metrics._latent import consistency_gap
 from mimjax.metrics._latent import posterior_std
@@ -53,6 +55,7 @@ __all__ = (
     "ksg_mutual_information",
     "latent_entropy_gaussian",
     "latent_health",
+    "scale_per_dimension",
     "logmeanexp",
     "mean_reciprocal_rank",
     "melbo_nll",

@@ -25,6 +25,27 @@ high noise share with a small std ratio is scale collapse.
 import jax.numpy as jnp
 
 
+def scale_per_dimension(z_mean, z_std):
+  """The scale diagnostic per latent dimension j.
+
+  Args:
+    z_mean: `[N, d]` posterior means mu(x_i).
+    z_std: `[N, d]` posterior standard deviations sigma(x_i).
+
+  Returns:
+    Dict of `[d]` arrays: `mean_spread` std_i(mu_j(x_i)), `posterior_std`
+    rms_i(sigma_j(x_i)) and `noise_share` = E[sigma_j^2] / (Var[mu_j] +
+    E[sigma_j^2]) (see the module docstring).
+  """
+  var_mean = jnp.var(z_mean, axis=0)
+  noise_var = jnp.mean(jnp.square(z_std), axis=0)
+  return {
+      "mean_spread": jnp.sqrt(var_mean),
+      "posterior_std": jnp.sqrt(noise_var),
+      "noise_share": noise_var / (var_mean + noise_var),
+  }
+
+
 def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z, prior_z):
   """Posterior-collapse and scale statistics of one batch of codes.
 
@@ -48,17 +69,16 @@ def latent_health(z_mean, z_std, log_q_z_given_x, log_p_z, prior_z):
       `std_ratio`: posterior_std / prior_std;
       `mean_spread`: mean_j std_i(mu_j), the spread of the codes.
   """
-  var_mean = jnp.var(z_mean, axis=0)  # [d]
-  noise_var = jnp.mean(jnp.square(z_std), axis=0)  # [d]
-  noise_share = noise_var / (var_mean + noise_var)  # [d]
+  per_dim = scale_per_dimension(z_mean, z_std)
+  spread, noise_share = per_dim["mean_spread"], per_dim["noise_share"]
   prior_std = jnp.mean(jnp.std(prior_z, axis=0))
   return {
       "kl": jnp.mean(log_q_z_given_x - log_p_z),
-      "active_units": jnp.sum(var_mean > 1e-2).astype(jnp.float32),
-      "informative_units": jnp.sum(var_mean > noise_var).astype(jnp.float32),
+      "active_units": jnp.sum(jnp.square(spread) > 1e-2).astype(jnp.float32),
+      "informative_units": jnp.sum(noise_share < 0.5).astype(jnp.float32),
       "noise_share": jnp.mean(noise_share),
       "posterior_std": jnp.mean(z_std),
       "prior_std": prior_std,
       "std_ratio": jnp.mean(z_std) / prior_std,
-      "mean_spread": jnp.mean(jnp.sqrt(var_mean)),
+      "mean_spread": jnp.mean(spread),
   }

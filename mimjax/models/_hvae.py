@@ -28,16 +28,19 @@ _Q_Z1_CONVS = ((32, 3, 1, 1), (32, 3, 2, 1), (64, 3, 1, 1), (64, 3, 2, 1),
 
 
 class GaussianHead(nn.Module):
-  """`[..., h]` -> N(mean, diag(std^2)), logvar hardtanh-clipped to [-6, 2]."""
+  """`[..., h]` -> N(mean, diag(std^2)), logvar hardtanh-clipped to
+  [min_logvar, 2] (the reference's [-6, 2]: std >= 0.0498)."""
 
   dim: int
+  min_logvar: float = -6.0
 
   @nn.compact
   def __call__(self, h):
     mean = nn.Dense(self.dim, kernel_init=_gated.he_normal, name="mean")(h)
     logvar = nn.Dense(self.dim, kernel_init=_gated.he_normal, name="logvar")(h)
     return distributions.diag_gaussian(
-        mean, distributions.scale_from_logvar(logvar)
+        mean,
+        distributions.scale_from_logvar(logvar, min_logvar=self.min_logvar),
     )
 
 
@@ -79,11 +82,12 @@ class PosteriorTop(nn.Module):
 
   dim: int
   network: str = "conv"
+  min_logvar: float = -6.0
 
   @nn.compact
   def __call__(self, x):
     h = _image_features(self.network, _Q_Z2_CONVS, dense_layers=2)(x)
-    return GaussianHead(self.dim)(h)
+    return GaussianHead(self.dim, self.min_logvar)(h)
 
 
 class PosteriorBottom(nn.Module):
@@ -95,6 +99,7 @@ class PosteriorBottom(nn.Module):
 
   dim: int
   network: str = "conv"
+  min_logvar: float = -6.0
 
   @nn.compact
   def __call__(self, x, z2):
@@ -102,18 +107,19 @@ class PosteriorBottom(nn.Module):
     hz = _gated.GatedDense(hx.shape[-1])(z2)  # [..., B, F] (F: 294, 300)
     hx = jnp.broadcast_to(hx, hz.shape)
     h = _gated.GatedDense(300)(jnp.concatenate([hx, hz], axis=-1))
-    return GaussianHead(self.dim)(h)
+    return GaussianHead(self.dim, self.min_logvar)(h)
 
 
 class PriorBottom(nn.Module):
   """p(z1 | z2): `[..., d2]` -> event `[d1]`."""
 
   dim: int
+  min_logvar: float = -6.0
 
   @nn.compact
   def __call__(self, z2):
     h = _gated.GatedDense(300)(_gated.GatedDense(300)(z2))
-    return GaussianHead(self.dim)(h)
+    return GaussianHead(self.dim, self.min_logvar)(h)
 
 
 class ConvDecoder(nn.Module):
@@ -181,6 +187,8 @@ class HierarchicalVAE(nn.Module):
       network gated dense, 300 units).
     train: BatchNorm mode of the PixelCNN decoder (batch statistics if True,
       running averages if False); `model.clone(train=False)` evaluates.
+    min_logvar: floor of every latent Gaussian's log-variance (posteriors
+      and p(z1|z2)); -6 (std 0.0498) as the reference.
   """
 
   latent_dims: tuple[int, int] = (40, 40)
@@ -189,6 +197,7 @@ class HierarchicalVAE(nn.Module):
   image_shape: tuple[int, int, int] = (28, 28, 1)
   network: str = "conv"
   train: bool = True
+  min_logvar: float = -6.0
 
   def setup(self):
     if self.network not in _NETWORKS:
@@ -197,9 +206,9 @@ class HierarchicalVAE(nn.Module):
       )
     d1, d2 = self.latent_dims
     encoder = "mlp" if self.network == "mlp" else "conv"
-    self.posterior_top = PosteriorTop(d2, encoder)
-    self.posterior_bottom = PosteriorBottom(d1, encoder)
-    self.prior_bottom = PriorBottom(d1)
+    self.posterior_top = PosteriorTop(d2, encoder, self.min_logvar)
+    self.posterior_bottom = PosteriorBottom(d1, encoder, self.min_logvar)
+    self.prior_bottom = PriorBottom(d1, self.min_logvar)
     if self.network == "conv":
       self.decoder = ConvDecoder(self.image_shape)
     elif self.network == "mlp":

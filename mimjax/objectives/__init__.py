@@ -8,6 +8,7 @@ from mimjax.objectives._latent import DECODER_ESTIMATORS
 from mimjax.objectives._latent import LOSSES
 from mimjax.objectives._latent import LatentTerms
 from mimjax.objectives._latent import MODEL_PRIOR
+from mimjax.objectives._latent import MODEL_PRIOR_STOP_GRADIENT
 from mimjax.objectives._latent import PosteriorMoments
 from mimjax.objectives._latent import decoder_terms
 from mimjax.objectives._latent import encoder_terms
@@ -20,6 +21,7 @@ __all__ = (
     "LOSSES",
     "LatentTerms",
     "MODEL_PRIOR",
+    "MODEL_PRIOR_STOP_GRADIENT",
     "PosteriorMoments",
     "TZK_SAMPLINGS",
     "decoder_terms",

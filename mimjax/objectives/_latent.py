@@ -17,8 +17,12 @@ _DETERMINISTIC = ("ae",)
 # Folded into the loss key for model-internal noise (dropout), so the keys of
 # the latent and decoder samples are the same as without it.
 _DROPOUT_STREAM = 7
-# `latent_anchor` value that makes P(z) the model's learned prior p(z).
+# `latent_anchor` values that make P(z) the model's learned prior p(z):
+# samples with pathwise gradients into p(z) (the authors' image code), or
+# detached samples (gradients reach p(z) only through log p(z)).
 MODEL_PRIOR = "model_prior"
+MODEL_PRIOR_STOP_GRADIENT = "model_prior_stop_gradient"
+_MODEL_PRIORS = (MODEL_PRIOR, MODEL_PRIOR_STOP_GRADIENT)
 # Gradient estimators of the decoder half for discrete x (`make_loss_fn`).
 DECODER_ESTIMATORS = ("reinforce", "batch_mean", "rloo", "mean")
 
@@ -121,15 +125,18 @@ def encoder_terms(model, params, x, key):
 
 
 def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
-  """`decoder_terms` on a bound module `m`; `anchor` None samples p(z).
+  """`decoder_terms` on a bound module `m`; `anchor` a distribution or one
+  of `_MODEL_PRIORS` (samples of p(z), pathwise or detached).
 
   Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
   reparameterized): rows are sample-major (row k * B + b is sample k of
   latent b); `reparameterized` is False for discrete x.
   """
   k_z, k_x, k_is = jax.random.split(key, 3)
-  if anchor is None:  # the model prior, with pathwise gradients into it
+  if isinstance(anchor, str):  # one of _MODEL_PRIORS: the model's p(z)
     z = prior.sample(seed=k_z, sample_shape=(batch_size,))
+    if anchor == MODEL_PRIOR_STOP_GRADIENT:
+      z = jax.lax.stop_gradient(z)
   else:
     z = jax.lax.stop_gradient(
         anchor.sample(seed=k_z, sample_shape=(batch_size,))
@@ -188,9 +195,10 @@ def decoder_terms(
     model: a `LatentVariableModel`-like Flax module.
     params: its variables.
     latent_anchor: P(z), any object with `sample(seed=, sample_shape=)`
-      (a fixed anchor: no gradient flows into it), or `MODEL_PRIOR` to sample
-      the model's own p(z) with pathwise gradients (the image models' choice,
-      reference digest Sec. 1.2).
+      (a fixed anchor: no gradient flows into it), `MODEL_PRIOR` to sample
+      the model's own p(z) with pathwise gradients (the authors' image code,
+      reference digest Sec. 1.2) or `MODEL_PRIOR_STOP_GRADIENT` for detached
+      samples of p(z).
     batch_size: number of latent samples B.
     key: PRNG key.
     decoder_estimator: one of `DECODER_ESTIMATORS` (see `make_loss_fn`);
@@ -203,12 +211,12 @@ def decoder_terms(
     row k * B + b holds sample k of latent b.
   """
   _check_decoder_estimator(decoder_estimator, decoder_samples)
-  anchor = None if _is_model_prior(latent_anchor) else latent_anchor
+  _check_anchor(latent_anchor)
   return model.apply(
       params,
       method=lambda m: _decoder_half(
-          m, anchor, batch_size, key, m.latent_prior(), decoder_estimator,
-          decoder_samples,
+          m, latent_anchor, batch_size, key, m.latent_prior(),
+          decoder_estimator, decoder_samples,
       )[0],
   )
 
@@ -245,8 +253,12 @@ def _decoder_baseline(estimator, per_example, num_samples):
   return 0.0
 
 
-def _is_model_prior(latent_anchor):
-  return isinstance(latent_anchor, str) and latent_anchor == MODEL_PRIOR
+def _check_anchor(latent_anchor):
+  if isinstance(latent_anchor, str) and latent_anchor not in _MODEL_PRIORS:
+    raise ValueError(
+        f"unknown latent_anchor {latent_anchor!r}; pass a distribution or "
+        f"one of {_MODEL_PRIORS}"
+    )
 
 
 def _per_example(loss, terms, beta):
@@ -322,7 +334,10 @@ def make_loss_fn(
     model: a `LatentVariableModel`-like Flax module.
     loss: one of `LOSSES`.
     latent_anchor: P(z) for decoder samples (needed by symmetric losses):
-      a fixed distribution, or `MODEL_PRIOR` for the model's learned p(z).
+      a fixed distribution (the thesis: anchors are "fixed and not
+      learned", Sec. 3.2), or the model's learned p(z) as `MODEL_PRIOR`
+      (pathwise samples, the authors' image code) or
+      `MODEL_PRIOR_STOP_GRADIENT` (detached samples); see `decoder_terms`.
     decoder_estimator: gradient estimator of the decoder half for discrete
       x (eq 3.26: grad f(x) + (f(x) - b) grad log p(x|z), x ~ p(x|z)), one
       of `DECODER_ESTIMATORS`:
@@ -356,14 +371,8 @@ def make_loss_fn(
   symmetric = loss in _SYMMETRIC
   if symmetric and latent_anchor is None:
     raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
-
-  if isinstance(latent_anchor, str) and not _is_model_prior(latent_anchor):
-    raise ValueError(
-        f"unknown latent_anchor {latent_anchor!r}; pass a distribution or "
-        f"{MODEL_PRIOR!r}"
-    )
+  _check_anchor(latent_anchor)
   _check_decoder_estimator(decoder_estimator, decoder_samples)
-  anchor = None if _is_model_prior(latent_anchor) else latent_anchor
 
   def bound_loss(m, x, key, beta):
     # One apply: p(z) (e.g. a VampPrior's K encoder passes) is built once and
@@ -386,7 +395,7 @@ def make_loss_fn(
             f"{decoder_samples}"
         )
       (dec, _, _), reparameterized = _decoder_half(
-          m, anchor, x.shape[0] // decoder_samples, k_dec, prior,
+          m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
           decoder_estimator, decoder_samples,
       )
       dec_per_example = _per_example(loss, dec, beta)

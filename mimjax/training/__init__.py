@@ -33,6 +33,7 @@ from mimjax.training._stopping import replay_stopping
 from mimjax.training._stopping import seed_outcome
 from mimjax.training._stopping import stop_reasons
 from mimjax.training._stopping import stopping_update
+from mimjax.training._workdir import RUN_FILE
 from mimjax.training._workdir import SAFE_FIELDS
 from mimjax.training._workdir import check_same_config
 from mimjax.training._workdir import claim_workdir
@@ -48,6 +49,7 @@ __all__ = (
     "Checkpointer",
     "CollapseRule",
     "MetricWriter",
+    "RUN_FILE",
     "SAFE_FIELDS",
     "StoppingRule",
     "TrainState",

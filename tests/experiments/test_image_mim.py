@@ -40,8 +40,10 @@ def test_quick_mim_run_writes_results_and_plots(tmp_path, data_dir):
   config = _quick(data_dir, "mim")
   results = image_mim.run(config, str(tmp_path))
   on_disk = json.loads((tmp_path / "results.json").read_text())
-  for key in ("nll_is", "elbo", "knn1_acc", "knn5_acc", "nmi", "recon_err"):
+  for key in ("nll_is", "elbo", "knn1_acc", "knn5_acc", "nmi", "recon_err",
+              "knn5_acc_mean", "noise_share"):
     assert np.isfinite(on_disk[key]), key
+  assert len(on_disk["scale_per_dim"]["mean_spread"]) == 80
   assert on_disk["budget"]["steps"] == 4
   assert on_disk["config"]["loss"] == "mim"
   assert results["nll_is"] > 0 and on_disk["nll_is_samples"] == 10
@@ -53,6 +55,21 @@ def test_quick_mim_run_writes_results_and_plots(tmp_path, data_dir):
     assert (tmp_path / "plots" / png).stat().st_size > 3000, png
   # A finished run is read back, not retrained.
   assert image_mim.run(config, str(tmp_path)) == on_disk
+
+
+def test_validation_split_run_with_a_detached_learned_anchor(tmp_path,
+                                                              data_dir):
+  """Settings are compared on the validation split: every metric is
+  computed on its (here 40) images, none on the test split's 100."""
+  config = _quick(data_dir, "mim")
+  config.latent_anchor.kind = "learned_stop_gradient"
+  config.eval.split = "validation"
+  config.eval.num_train_features = 100
+  results = image_mim.run(config, str(tmp_path))
+  assert results["nll_is_examples"] == 20  # num_nll_examples of :quick
+  assert len(results["scale_per_dim"]["posterior_std"]) == 80
+  assert np.isfinite(results["knn5_acc_mean"])
+  assert results["config"]["eval"]["split"] == "validation"
 
 
 def test_table_lists_ours_beside_the_thesis(tmp_path):
@@ -81,6 +98,8 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
         ("loss", "elbo", "unknown loss"),
         ("model.prior", "gmm", "unknown model.prior"),
         ("data.name", "cifar10", "cifar10"),
+        ("latent_anchor.kind", "prior", "unknown config.latent_anchor.kind"),
+        ("eval.split", "train", "unknown config.eval.split"),
     ],
 )
 def test_bad_config_fails_before_training(tmp_path, data_dir, field, value,

@@ -77,19 +77,10 @@ def _checkpoint_arrays(rundir):
 
 
 @pytest.fixture(scope="module")
-def config_path(tmp_path_factory):
-  config = toy_gmm2d.get_config("quick")
+def config_path(tmp_path_factory, tiny_toy):
+  config = tiny_toy(toy_gmm2d.get_config("quick"), max_epochs=4)
   config.sweep.losses = ("mim",)
   config.sweep.hidden = (8,)
-  config.num_seeds = 2
-  config.train.max_epochs = 4
-  config.train.batch_size = 32
-  config.train.eval_batch_size = 100
-  config.data.samples_per_epoch = 320
-  config.data.num_eval = 200
-  config.eval.nll_samples = 8
-  config.eval.nll_chunk = 4
-  config.eval.nll_batch = 100
   config.plots.kinds = ("curves",)
   path = tmp_path_factory.mktemp("config") / "config.json"
   path.write_text(json.dumps(config.to_dict(), default=list))

@@ -20,21 +20,8 @@ from mimjax import training
 _REPO = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 
 
-def _tiny(config):
-  config.num_seeds = 2
-  config.train.max_epochs = 2
-  config.train.batch_size = 32
-  config.train.eval_batch_size = 100
-  config.data.samples_per_epoch = 320
-  config.data.num_eval = 200
-  config.eval.nll_samples = 8
-  config.eval.nll_chunk = 4
-  config.eval.nll_batch = 100
-  return config
-
-
-def test_gmm2d_writes_results_plots_and_summary(tmp_path):
-  config = _tiny(toy_gmm2d.get_config("quick"))
+def test_gmm2d_writes_results_plots_and_summary(tmp_path, tiny_toy):
+  config = tiny_toy(toy_gmm2d.get_config("quick"))
   config.sweep.hidden = [8]
   results = toy_mim.run(config, str(tmp_path))
   with open(tmp_path / "results.json") as f:
@@ -53,8 +40,8 @@ def test_gmm2d_writes_results_plots_and_summary(tmp_path):
   assert again["runs"] == results["runs"]
 
 
-def test_app_b_1d_models_and_density_plot(tmp_path):
-  config = _tiny(toy_1d.get_config())
+def test_app_b_1d_models_and_density_plot(tmp_path, tiny_toy):
+  config = tiny_toy(toy_1d.get_config())
   toy_mim.run(config, str(tmp_path))
   assert (tmp_path / "plots" / "densities_1d.png").stat().st_size > 5000
   with open(tmp_path / "results.json") as f:
@@ -62,9 +49,9 @@ def test_app_b_1d_models_and_density_plot(tmp_path):
   assert losses == {"mim", "ce"}
 
 
-def test_staged_loss_starts_from_the_first_stage(tmp_path):
+def test_staged_loss_starts_from_the_first_stage(tmp_path, tiny_toy):
   """App. B.3: "ce>mim" trains CE, then MIM from CE's best models."""
-  config = _tiny(toy_1d.get_config("pretrain"))
+  config = tiny_toy(toy_1d.get_config("pretrain"))
   config.sweep.losses = ["ce>mim"]
   config.num_seeds = 1
   toy_mim.run(config, str(tmp_path))
@@ -73,7 +60,7 @@ def test_staged_loss_starts_from_the_first_stage(tmp_path):
   second = [json.loads(l) for l in open(run / "metrics.jsonl")]
   assert len(first) == len(second) == config.train.max_epochs
   # The MIM stage starts from a trained model, not from a fresh init.
-  fresh = _tiny(toy_1d.get_config())
+  fresh = tiny_toy(toy_1d.get_config())
   fresh.sweep.losses = ["mim"]
   fresh.num_seeds = 1
   toy_mim.run(fresh, str(tmp_path / "fresh"))
@@ -84,7 +71,7 @@ def test_staged_loss_starts_from_the_first_stage(tmp_path):
   assert second[0]["train/loss"] != scratch[0]["train/loss"]
 
 
-def test_pca_from_local_npz(tmp_path):
+def test_pca_from_local_npz(tmp_path, tiny_toy):
   rng = np.random.default_rng(0)
   data_dir = tmp_path / "data"
   data_dir.mkdir()
@@ -95,7 +82,7 @@ def test_pca_from_local_npz(tmp_path):
       x_test=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
       y_test=rng.integers(0, 10, 200).astype(np.uint8),
   )
-  config = _tiny(toy_pca20.get_config("quick"))
+  config = tiny_toy(toy_pca20.get_config("quick"))
   config.data.dir = str(data_dir)
   config.data.num_validation = 100
   config.sweep.losses = ["vae"]
@@ -104,16 +91,16 @@ def test_pca_from_local_npz(tmp_path):
   assert {r["latent_dim"] for r in results["runs"]} == {4}
 
 
-def test_unknown_loss_is_rejected_before_training(tmp_path):
-  config = _tiny(toy_gmm2d.get_config("quick"))
+def test_unknown_loss_is_rejected_before_training(tmp_path, tiny_toy):
+  config = tiny_toy(toy_gmm2d.get_config("quick"))
   config.sweep.losses = ["mim", "nope"]
   with pytest.raises(ValueError, match="unknown loss 'nope'"):
     toy_mim.run(config, str(tmp_path))
   assert not (tmp_path / "runs").exists()
 
 
-def test_missing_data_dir_names_the_flag(tmp_path):
-  config = _tiny(toy_pca20.get_config("quick"))
+def test_missing_data_dir_names_the_flag(tmp_path, tiny_toy):
+  config = tiny_toy(toy_pca20.get_config("quick"))
   config.data.dir = str(tmp_path / "nowhere")
   with pytest.raises(FileNotFoundError, match="config.data.dir"):
     toy_mim.run(config, str(tmp_path / "work"))
@@ -127,7 +114,8 @@ def test_missing_data_dir_names_the_flag(tmp_path):
         ("--config.train.batch_size=30", "not divisible"),
     ],
 )
-def test_bad_config_fails_with_a_clear_message(tmp_path, override, message):
+def test_bad_config_fails_with_a_clear_message(tmp_path, override, message,
+                                               tiny_toy):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
   proc = subprocess.run(
       [
@@ -150,7 +138,7 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, override, message):
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory):
   """A finished tiny sweep (1 point) and its config."""
-  config = _tiny(toy_gmm2d.get_config("quick"))
+  config = tiny_toy(toy_gmm2d.get_config("quick"))
   config.sweep.losses = ["vae"]
   config.sweep.hidden = [8]
   config.plots.kinds = ["curves"]

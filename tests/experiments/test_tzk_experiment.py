@@ -4,6 +4,7 @@ One quick two_phase run (module fixture) is shared by most tests; in-process
 JAX caches make the later flow runs (resume, 1 device) cheap.
 """
 
+import copy
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import mimjax
 from configs import tzk_common
 from configs import tzk_mnist
 from experiments import tzk
@@ -151,6 +153,19 @@ def test_finished_run_is_read_back_without_training(two_phase, monkeypatch):
   # A finished phase of its own is read back too.
   flow = _config(config.data.dir, "flow")
   assert tzk.run(flow, str(workdir / "flow")) == results["flow"]
+
+
+def test_finished_run_reports_from_a_read_only_folder(two_phase, read_only):
+  config, workdir, results = two_phase
+  assert tzk.run(config, str(workdir)) == results
+
+
+def test_finished_run_of_another_config_is_an_error(two_phase):
+  config, workdir, _ = two_phase
+  changed = copy.deepcopy(config)
+  changed.train.conditional_max_epochs += 1
+  with pytest.raises(mimjax.InputError, match="conditional_max_epochs"):
+    tzk.run(changed, str(workdir))
 
 
 def test_killed_flow_run_resumes_to_the_same_results(tmp_path, two_phase,

@@ -135,3 +135,26 @@ def test_committed_fig52_and_fig54_runs_carry_the_expected_alarms():
   assert all(alarms("vae", 500)) and len(alarms("vae", 500)) == 10
   assert all(alarms("mim_h", 5)) and all(alarms("mim_h", 20))
   assert not any(alarms("mim", 20)) and not any(alarms("mim", 500))
+
+
+def test_scale_per_dimension_flags_the_dimension_shrunk_by_hand():
+  """Per dimension, against the closed form: dimension 0 healthy (means
+  spread 2 over a 0.05 std), dimension 1 the same code shrunk 100x by hand
+  with its std held at the 0.05 floor (spread 0.02 < 0.05)."""
+  rng = np.random.default_rng(2)
+  healthy = rng.choice([-2.0, 2.0], 3000)  # spread exactly 2
+  z_mean = np.stack([healthy, healthy / 100], 1)
+  z_std = np.full_like(z_mean, 0.05)
+  out = jax.jit(metrics.scale_per_dimension)(z_mean, z_std)
+  np.testing.assert_allclose(out["mean_spread"], [2.0, 0.02], rtol=1e-5)
+  np.testing.assert_allclose(out["posterior_std"], [0.05, 0.05], rtol=1e-6)
+  share = 0.05**2 / (np.array([2.0, 0.02]) ** 2 + 0.05**2)
+  np.testing.assert_allclose(out["noise_share"], share, rtol=1e-5)
+  assert out["noise_share"][0] < 0.01 and out["noise_share"][1] > 0.85
+  health = metrics.latent_health(
+      z_mean, z_std, np.zeros(3000), np.zeros(3000), rng.normal(size=(99, 2))
+  )
+  assert health["informative_units"] == 1
+  np.testing.assert_allclose(
+      health["noise_share"], out["noise_share"].mean(), rtol=1e-6
+  )
