@@ -64,12 +64,12 @@ def _time_loss(loss):
   )
   val = jax.numpy.zeros((1, 8 * mesh.size, 2))
   t0 = time.perf_counter()
-  compiled = epoch_fn.lower(state, val).compile()
+  compiled = epoch_fn.lower(state, source.device_data, val).compile()
   compile_s = time.perf_counter() - t0
   best = float("inf")
   for _ in range(_REPEATS.value):
     t0 = time.perf_counter()
-    state, metrics = compiled(state, val)
+    state, metrics = compiled(state, source.device_data, val)
     jax.block_until_ready(metrics)
     best = min(best, time.perf_counter() - t0)
   rate = _STEPS.value * _BATCH.value * _NUM_SEEDS.value / best

@@ -126,16 +126,14 @@ def _parse_flags(argv):
 def run_main(main):
   """`app.run(main)` for the entrypoints, with one-line user errors.
 
-  A user's mistake (`mimjax.InputError`, `training.CheckpointError`,
+  A user's mistake (`mimjax.InputError`, `mimjax.CheckpointError`,
   `FloatingPointError`), in the flags or during the run, prints one line
   `error: ...` and exits 1; `--verbosity=1` shows the traceback too.
   """
 
-  from mimjax import training  # pylint: disable=import-outside-toplevel
-
   # Errors that are the user's to fix, printed as one line: bad input, an
   # unreadable checkpoint, a loss that turned non-finite.
-  user_errors = (mimjax.InputError, training.CheckpointError,
+  user_errors = (mimjax.InputError, mimjax.CheckpointError,
                  FloatingPointError)
 
   def wrapped(argv):

@@ -1,16 +1,33 @@
 """mimjax: the Mutual Information Machine in JAX.
 
-Subpackages, in import order (each imports only the ones before it):
-losses <- distributions <- models <- objectives <- training.
-`mimjax.losses` depends on jax alone, so other codebases can import it
-without flax, optax or orbax.
+Subpackages and the ones each may import (`LAYERS`; `tests/test_layering.py`
+enforces it, and that only public names cross a package boundary): the core
+chain losses <- distributions <- models <- objectives <- training, with the
+side packages data, metrics, evaluation and plotting. Every subpackage may
+use the top-level modules of `SHARED`. `mimjax.losses` depends on jax
+alone, so other codebases can import it without flax, optax or orbax.
 
 `InputError` (and its `MissingInputError`) is what every layer raises for a
-user's bad input; entrypoints print it as one line.
+user's bad input, `CheckpointError` a checkpoint that cannot be restored;
+entrypoints print either as one line.
 """
 
+from mimjax._errors import CheckpointError
 from mimjax._errors import InputError
 from mimjax._errors import MissingInputError
 
 __version__ = "0.1.0"
-__all__ = ("InputError", "MissingInputError")
+LAYERS = {
+    "losses": (),
+    "distributions": (),
+    "metrics": (),
+    "data": (),
+    "models": ("distributions", "data"),
+    "objectives": ("losses", "distributions", "metrics", "data"),
+    "training": ("losses",),
+    "evaluation": ("losses", "metrics", "data", "models", "objectives"),
+    "plotting": (),
+}
+SHARED = ("_errors", "_checks", "files")
+__all__ = ("CheckpointError", "InputError", "MissingInputError", "LAYERS",
+           "SHARED")

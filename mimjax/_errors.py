@@ -12,3 +12,8 @@ class InputError(ValueError):
 
 class MissingInputError(InputError, FileNotFoundError):
   """A file or folder the run needs does not exist."""
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint exists but cannot be read into the expected state (e.g.
+  written by another model or mimjax version)."""

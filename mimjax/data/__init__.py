@@ -1,10 +1,14 @@
 """Data sources: device-resident toy samplers and arrays, local files.
 
 A *device source* lives on the accelerator and yields training batches inside
-the compiled epoch program (no host round-trips):
+the compiled epoch program (no host round-trips). Its training arrays,
+`source.device_data` (a pytree), are an argument of that program:
 
-  epoch_state = source.start_epoch(key)        # once per epoch
-  batch = source.batch(epoch_state, step)      # {"x": [B, ...], "label": [B]}
+  data = source.device_data                          # once, on the mesh
+  epoch_state = source.start_epoch(key, data)        # once per epoch
+  batch = source.batch(epoch_state, step, data)      # {"x": [B, ...], ...}
+
+(`data` may be omitted in eager use).
 
 plus fixed `validation` and `test` splits as dicts of arrays.
 

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from mimjax.metrics import _bits
+from mimjax._checks import check_positive_integer
 
 
 def uniform_dequantize(key, x, *, num_bits=8):
@@ -37,7 +37,7 @@ def uniform_dequantize(key, x, *, num_bits=8):
     L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of
     generative models", ICLR 2016.
   """
-  _bits.check_positive_integer("num_bits", num_bits)
+  check_positive_integer("num_bits", num_bits)
   x = jnp.asarray(x)
   dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
   u = jax.random.uniform(key, x.shape, dtype)  # [...] in [0, 1)

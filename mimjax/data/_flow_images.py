@@ -19,6 +19,7 @@ prepared TFDS data dir; nothing is ever downloaded.
 """
 
 import dataclasses
+import functools
 import os
 import pickle
 from typing import ClassVar
@@ -387,21 +388,20 @@ class FlowImageSource(_sources.ArraySource):
       object.__setattr__(self, f"y_{split}", y.astype(np.int32))
       object.__setattr__(self, f"dataset_{split}", ids.astype(np.int32))
       object.__setattr__(self, f"e_{split}", e)
-    object.__setattr__(
-        self, "_device_train", jax.tree.map(jnp.asarray, self.train_eval)
-    )
 
-  def batch(self, epoch_state, step):
+  @functools.cached_property
+  def device_data(self):
+    """`train_eval` on the device (see `ArraySource.device_data`)."""
+    return _sources.to_device(self.train_eval)
+
+  def batch(self, epoch_state, step, data=None):
     """Batch `step` of the epoch (from `start_epoch`'s permutation `[N]`).
 
     Returns:
       {"x": `[B, 32, 32, C]` float32 gray levels 0..255, "e": `[B, K]`
       float32, "label": `[B]` int32, "dataset": `[B]` int32}.
     """
-    idx = jax.lax.dynamic_slice_in_dim(
-        epoch_state, step * self.batch_size, self.batch_size
-    )
-    return {k: v[idx] for k, v in self._device_train.items()}
+    return super().batch(epoch_state, step, data)
 
   def _split(self, split):
     return {

@@ -276,11 +276,11 @@ def _binarize(gray, seed):
 class ImageSource(_sources.ArraySource):
   """Binarised 28x28 images, reshuffled every epoch on device (drop-last).
 
-  The (gray) training images are put on the device once, as uint8, at
-  construction; `batch` gathers and binarises a batch inside the compiled
-  epoch program. With `dynamic_binarization=False` the training set is
-  binarised once instead (with the `train_eval` draw, seed 778), so the data
-  are always binary.
+  The (gray) training images go to the device once, as uint8
+  (`device_data`, an argument of the compiled epoch program); `batch`
+  gathers and binarises a batch inside that program. With
+  `dynamic_binarization=False` the training set is binarised once instead
+  (with the `train_eval` draw, seed 778), so the data are always binary.
 
   Attributes:
     x_train: `[N, 28, 28, 1]` uint8 gray training images.
@@ -319,14 +319,6 @@ class ImageSource(_sources.ArraySource):
           f"{len(x_train)} training examples < batch size {self.batch_size}"
       )
     object.__setattr__(self, "x_train", x_train)
-    if self.dynamic_binarization:
-      device_x = x_train
-    else:  # Fixed bits, stored as 0 / 255 so `batch` is the same program.
-      device_x = (255 * self.train_eval["x"]).astype(np.uint8)
-    object.__setattr__(self, "_device_x", jnp.asarray(device_x))
-    object.__setattr__(
-        self, "_device_y", jnp.asarray(np.asarray(self.y_train, np.int32))
-    )
 
   @property
   def steps_per_epoch(self):
@@ -338,24 +330,40 @@ class ImageSource(_sources.ArraySource):
   def x_shape(self):
     return _SHAPE + (1,)
 
-  def start_epoch(self, key):
-    """Returns (permutation `[N]`, binarisation key) for one epoch."""
-    k_perm, k_bits = jax.random.split(key)
-    return jax.random.permutation(k_perm, len(self.x_train)), k_bits
+  @functools.cached_property
+  def device_data(self):
+    """{"x": `[N, 28, 28, 1]` uint8 gray levels (or, without dynamic
+    binarisation, the fixed bits as 0 / 255, so `batch` is one program),
+    "label": `[N]` int32} on the device (see `ArraySource.device_data`)."""
+    if self.dynamic_binarization:
+      x = self.x_train
+    else:
+      x = (255 * self.train_eval["x"]).astype(np.uint8)
+    return _sources.to_device(
+        {"x": x, "label": np.asarray(self.y_train, np.int32)}
+    )
 
-  def batch(self, epoch_state, step):
-    """Batch `step` of the epoch: {"x": `[B, 28, 28, 1]` f32, "label": `[B]`}."""
+  def start_epoch(self, key, data=None):
+    """Returns (permutation `[N]`, binarisation key) for one epoch."""
+    data = self.device_data if data is None else data
+    k_perm, k_bits = jax.random.split(key)
+    return jax.random.permutation(k_perm, data["x"].shape[0]), k_bits
+
+  def batch(self, epoch_state, step, data=None):
+    """Batch `step` of the epoch: {"x": `[B, 28, 28, 1]` f32, "label":
+    `[B]`}."""
+    data = self.device_data if data is None else data
     permutation, key = epoch_state
     idx = jax.lax.dynamic_slice_in_dim(
         permutation, step * self.batch_size, self.batch_size
     )
-    gray = self._device_x[idx].astype(jnp.float32) / 255.0
+    gray = data["x"][idx].astype(jnp.float32) / 255.0
     if self.dynamic_binarization:
       x = jax.random.bernoulli(jax.random.fold_in(key, step), gray)
       x = x.astype(jnp.float32)
     else:
       x = gray  # Already {0, 1}.
-    return {"x": x, "label": self._device_y[idx]}
+    return {"x": x, "label": data["label"][idx]}
 
   @functools.cached_property
   def train_eval(self):

@@ -1,6 +1,7 @@
 """Device-resident data sources for the low-dimensional experiments."""
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -52,6 +53,14 @@ def _sample_gmm(key, means, std, n):
   return {"x": means[labels] + noise, "label": labels}
 
 
+def to_device(tree):
+  """A pytree of numpy arrays as device arrays, concrete even when first
+  asked for inside a traced function (a source's `device_data` is cached:
+  a tracer there would leak)."""
+  with jax.ensure_compile_time_eval():
+    return jax.tree.map(jnp.asarray, tree)
+
+
 @dataclasses.dataclass(frozen=True)
 class GMMSource:
   """Fresh samples from an isotropic GMM anchor P(x) at every batch.
@@ -75,10 +84,17 @@ class GMMSource:
   def x_shape(self):
     return (self.means.shape[1],)
 
-  def start_epoch(self, key):
+  @property
+  def device_data(self):
+    """No training arrays: every batch is a fresh sample."""
+    return {}
+
+  def start_epoch(self, key, data=None):
+    del data
     return key
 
-  def batch(self, epoch_state, step):
+  def batch(self, epoch_state, step, data=None):
+    del data
     key = jax.random.fold_in(epoch_state, step)
     return _sample_gmm(key, jnp.asarray(self.means), self.std, self.batch_size)
 
@@ -186,17 +202,30 @@ class ArraySource:
   def x_shape(self):
     return tuple(self.x_train.shape[1:])
 
-  def start_epoch(self, key):
-    return jax.random.permutation(key, len(self.x_train))
+  @functools.cached_property
+  def device_data(self):
+    """The arrays the training program reads, as a pytree of device arrays.
 
-  def batch(self, epoch_state, step):
+    The engine passes them to the compiled epoch as an argument (so the
+    program does not grow with the dataset) and hands them back to
+    `start_epoch` / `batch` as `data`; without `data` those read this
+    property (eager use).
+    """
+    return to_device({"x": self.x_train, "label": self.y_train})
+
+  def start_epoch(self, key, data=None):
+    """A permutation `[N]` of the training examples for one epoch."""
+    data = self.device_data if data is None else data
+    return jax.random.permutation(key, data["x"].shape[0])
+
+  def batch(self, epoch_state, step, data=None):
+    """Batch `step` of the epoch: the arrays of `data` at the permutation's
+    `step`-th slice of B indices."""
+    data = self.device_data if data is None else data
     idx = jax.lax.dynamic_slice_in_dim(
         epoch_state, step * self.batch_size, self.batch_size
     )
-    return {
-        "x": jnp.asarray(self.x_train)[idx],
-        "label": jnp.asarray(self.y_train)[idx],
-    }
+    return {k: v[idx] for k, v in data.items()}
 
   @property
   def train_eval(self):

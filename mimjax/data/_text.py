@@ -318,26 +318,37 @@ class TextSource(_sources.ArraySource):
       return super().steps_per_epoch
     return len(self._buckets[1])
 
-  def start_epoch(self, key):
+  @functools.cached_property
+  def device_data(self):
+    """`ArraySource.device_data` plus, with buckets, the `_buckets`
+    bookkeeping: "bucket" `[N]`, "schedule" `[steps]`, "start" `[steps]`."""
+    data = super().device_data
+    if self.bucket_widths:
+      bucket, schedule, start = self._buckets
+      data = dict(data, **_sources.to_device(
+          dict(bucket=bucket, schedule=schedule, start=start)))
+    return data
+
+  def start_epoch(self, key, data=None):
+    data = self.device_data if data is None else data
     if not self.bucket_widths:
-      return super().start_epoch(key)
+      return super().start_epoch(key, data)
     # Sentences sorted by bucket, shuffled within each bucket.
-    noise = jax.random.uniform(key, (len(self.x_train),))
-    return jnp.argsort(jnp.asarray(self._buckets[0]) + noise)
+    noise = jax.random.uniform(key, data["bucket"].shape)
+    return jnp.argsort(data["bucket"] + noise)
 
-  def batch(self, epoch_state, step):
+  def batch(self, epoch_state, step, data=None):
+    data = self.device_data if data is None else data
     if not self.bucket_widths:
-      return super().batch(epoch_state, step)
-    start = jnp.asarray(self._buckets[2])[step]
+      return super().batch(epoch_state, step, data)
+    start = data["start"][step]
     idx = jax.lax.dynamic_slice_in_dim(epoch_state, start, self.batch_size)
-    return {
-        "x": jnp.asarray(self.x_train)[idx],
-        "label": jnp.asarray(self.y_train)[idx],
-    }
+    return {"x": data["x"][idx], "label": data["label"][idx]}
 
-  def bucket_index(self, step):
+  def bucket_index(self, step, data=None):
     """Index into `bucket_widths` of step `step`'s batch (seed-independent)."""
-    return jnp.asarray(self._buckets[1])[step]
+    data = self.device_data if data is None else data
+    return data["schedule"][step]
 
 
 def _split_path(name, directory, split):

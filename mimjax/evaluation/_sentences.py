@@ -13,7 +13,7 @@ import numpy as np
 
 from mimjax import data
 from mimjax import metrics
-from mimjax.models import _generate
+from mimjax import models
 
 
 def padded_map(fn, x, chunk, *, width_multiple=0):
@@ -128,7 +128,7 @@ def reconstruct(model, params, z, *, max_len, chunk, key=None, mode="greedy"):
   for i in range(0, len(z), chunk):
     zc = np.zeros((chunk, z.shape[1]), np.float32)
     zc[: len(z) - i] = z[i : i + chunk]
-    out.append(np.asarray(_generate.generate_sentences(
+    out.append(np.asarray(models.generate_sentences(
         model, params, zc, jax.random.fold_in(key, i), max_len=max_len,
         mode=mode,
     ))[: len(z) - i])

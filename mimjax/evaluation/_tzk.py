@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax import data
 from mimjax import metrics
-from mimjax.data import _dequantize
 
 
 def _chunked_map(fn, x, batch_size):
@@ -67,7 +67,7 @@ def evaluate_tzk(model, params, test, *, key, batch_size, is_samples,
 
   def dequantized(x, i):
     """Chunk i's fixed noise: every metric of a subset sees the same t."""
-    return _dequantize.uniform_dequantize(
+    return data.uniform_dequantize(
         jax.random.fold_in(key_dq, i), x, num_bits=num_bits
     )
 

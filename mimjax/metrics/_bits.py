@@ -1,19 +1,10 @@
 """Bits per dimension of a dequantised image density (jax only)."""
 
 import math
-import numbers
 
 import jax.numpy as jnp
 
-
-def check_positive_integer(name, value):
-  """Raises ValueError naming `name` unless `value` is an int >= 1."""
-  if (
-      isinstance(value, bool)
-      or not isinstance(value, numbers.Integral)
-      or value < 1
-  ):
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+from mimjax._checks import check_positive_integer
 
 
 def bits_per_dim(log_prob, num_dims, *, num_bits=8):

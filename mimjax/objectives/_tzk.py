@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax import data
 from mimjax import losses
 from mimjax import metrics
-from mimjax.data import _dequantize
 
 # How the training samples of eq G.1 are drawn:
 #   "mixture":    per mini-batch, encoder or decoder samples with probability
@@ -62,7 +62,7 @@ def make_tzk_loss_fn(model, *, sampling="mixture", train_flow=True,
     del beta  # TzK has no warm-up.
     params = freeze(params)
     key_dq, key_enc, key_dec, key_coin = jax.random.split(key, 4)
-    t = _dequantize.uniform_dequantize(key_dq, batch["x"], num_bits=num_bits)
+    t = data.uniform_dequantize(key_dq, batch["x"], num_bits=num_bits)
     if not num_types:
       _, _, log_q_t = model.apply(params, t, method=model.flow_log_prob)
       flow_bpd = jnp.mean(to_bpd(-log_q_t))

@@ -8,7 +8,7 @@ functions. `claim_workdir` holds a run's folder: lock, provenance
 `data` mesh (parameters replicated, batches sharded).
 """
 
-from mimjax.training._checkpoint import CheckpointError
+from mimjax._errors import CheckpointError
 from mimjax.training._checkpoint import Checkpointer
 from mimjax.training._epoch import make_epoch_fn
 from mimjax.training._loop import train

@@ -5,9 +5,7 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
-
-class CheckpointError(RuntimeError):
-  """A checkpoint exists but cannot be read into the expected state."""
+from mimjax._errors import CheckpointError
 
 
 class Checkpointer:

@@ -76,7 +76,8 @@ def make_epoch_fn(
     monitor_fn=None,
     collapse_rule=None,
 ):
-  """Builds the jitted `epoch_fn(state, validation_x) -> (state, metrics)`.
+  """Builds the jitted `epoch_fn(state, train_data, validation_x) ->
+  (state, metrics)`.
 
   Inside one compiled program: `source.steps_per_epoch` optimiser steps under
   `lax.scan`, each vmapped over the S seeds (S = 1: run on the squeezed
@@ -95,8 +96,8 @@ def make_epoch_fn(
       objective with BatchNorm in inference mode.
     optimizer: optax transformation.
     source: device data source (see `mimjax.data`); one with non-empty
-      `bucket_widths` and `bucket_index(step)` has each step's batch cut to
-      its bucket's width.
+      `bucket_widths` and `bucket_index(step, data)` has each step's batch
+      cut to its bucket's width.
     mesh: the 1-D data mesh.
     seed: base seed of the run.
     num_seeds: S.
@@ -126,9 +127,13 @@ def make_epoch_fn(
     collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
 
   Returns:
-    The jitted epoch function. `validation_x` is `[C, N, ...]` (C chunks of
-    N examples), or a dict of such arrays holding "x" (passed to the loss as
-    the batch, e.g. images with their knowledge labels); metrics are `[S]`
+    The jitted epoch function. `train_data` is `source.device_data` (the
+    training arrays are arguments of the program, not constants inside it:
+    its size does not grow with the dataset, and a new dataset of the same
+    shapes reuses the compiled program). `validation_x` is `[C, N, ...]`
+    (C chunks of N examples), or a dict of such arrays holding "x" (passed
+    to the loss as the batch, e.g. images with their knowledge labels);
+    metrics are `[S]`
     arrays plus `step_loss` `[steps, S]`. A seed whose training or
     validation loss is non-finite keeps its parameters of the epoch's start
     and stops (reason "non_finite"); the caller decides whether the run goes
@@ -200,13 +205,13 @@ def make_epoch_fn(
         params, opt_state, batch, *rest
     )
 
-  def epoch_fn(state, validation_x):
+  def epoch_fn(state, train_data, validation_x):
     epoch = state.epoch
     seed_keys = jax.vmap(
         lambda i: jax.random.fold_in(jax.random.fold_in(train_key, i), epoch)
     )(jnp.arange(num_seeds))
     epoch_states = jax.vmap(
-        lambda k: source.start_epoch(jax.random.fold_in(k, 0))
+        lambda k: source.start_epoch(jax.random.fold_in(k, 0), train_data)
     )(seed_keys)
     active = ~state.stopped
 
@@ -217,14 +222,16 @@ def make_epoch_fn(
               jax.random.fold_in(jax.random.fold_in(k, 1), step)
           )
       )(seed_keys)
-      batch = jax.vmap(source.batch, in_axes=(0, None))(epoch_states, step)
+      batch = jax.vmap(source.batch, in_axes=(0, None, None))(
+          epoch_states, step, train_data
+      )
       batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
       beta = beta_at(epoch, step)
       args = (params, opt_state, batch, keys[:, 0], beta, active,
               state.lr_scale)
       if widths:  # run the step at its bucket's width (one real branch)
         params, opt_state, aux = jax.lax.switch(
-            source.bucket_index(step),
+            source.bucket_index(step, train_data),
             [functools.partial(seed_update, width=w) for w in widths],
             *args,
         )

@@ -148,6 +148,9 @@ def train(
       k: _validation_chunks(source.validation[k], tc.eval_batch_size, mesh)
       for k in getattr(source, "validation_keys", ("x",))
   }
+  # The training arrays, replicated on the mesh: an argument of the epoch
+  # program (every device gathers its shard of each batch from them).
+  train_data = jax.device_put(source.device_data, _mesh.replicated(mesh))
   epoch_fn = _epoch.make_epoch_fn(
       loss_fn=loss_fn,
       optimizer=optimizer,
@@ -175,7 +178,7 @@ def train(
       epoch = int(state.epoch)
       was_active = ~np.asarray(state.stopped)
       previous_alarm = np.asarray(state.collapse_kind)
-      state, metrics = epoch_fn(state, validation_x)
+      state, metrics = epoch_fn(state, train_data, validation_x)
       metrics = jax.device_get(metrics)
       step_loss = metrics.pop("step_loss")
       failed = np.asarray(

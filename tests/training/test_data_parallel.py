@@ -151,7 +151,7 @@ def test_epoch_same_on_one_and_four_devices():
         validation, training.data_sharding(mesh, batch_axis=1)
     )
     for _ in range(2):
-      state, metrics = epoch_fn(state, validation_x)
+      state, metrics = epoch_fn(state, source.device_data, validation_x)
     leaf = jax.tree.leaves(state.params)[0]
     assert leaf.sharding.is_fully_replicated
     assert len(leaf.sharding.device_set) == n

@@ -89,17 +89,19 @@ def _train(workdir, config):
 
 def _epoch_setup(loss_fn, model, source, optimizer, num_seeds, x_shape,
                  init_params=None, **options):
-  """(state, epoch_fn, validation chunks) on a one-device mesh."""
+  """(state, epoch_fn(state, validation_x), validation chunks) on a
+  one-device mesh; epoch_fn passes the source's training arrays."""
   mesh = training.make_mesh(1)
   state = training.init_state(
       model, optimizer, jnp.zeros((_BATCH,) + x_shape), seed=0,
       num_seeds=num_seeds, init_params=init_params,
   )
   options = dict(dict(beta_warmup_epochs=1, patience=100), **options)
-  epoch_fn = training.make_epoch_fn(
+  compiled = training.make_epoch_fn(
       loss_fn=loss_fn, optimizer=optimizer, source=source, mesh=mesh,
       seed=0, num_seeds=num_seeds, **options,
   )
+  epoch_fn = lambda state, val: compiled(state, source.device_data, val)
   val = np.asarray(source.validation["x"], np.float32)
   validation_x = training.put_global(
       val[:32].reshape(2, 16, *x_shape), training.data_sharding(mesh, 1)

@@ -16,9 +16,9 @@ import ml_collections as mc
 import numpy as np
 import pytest
 
+import mimjax
 from mimjax import data
 from mimjax import training
-from mimjax.training import _checkpoint
 
 
 class _NoisyLinear(nn.Module):
@@ -265,7 +265,7 @@ def test_early_stopping_freezes_stopped_seeds():
 
   ws, vals, stopped = [_STARTS[:, 0]], [], [np.zeros(3, bool)]
   for _ in range(config.train.max_epochs):
-    state, metrics = epoch_fn(state, validation_x)
+    state, metrics = epoch_fn(state, source.device_data, validation_x)
     ws.append(np.asarray(state.params["params"]["w"])[:, 0].copy())
     vals.append(np.asarray(metrics["val/loss"]).copy())
     stopped.append(np.asarray(state.stopped).copy())
@@ -466,7 +466,7 @@ def test_corrupt_checkpoint_raises_checkpoint_error(
   assert corrupted
   before = _files(workdir)
 
-  with pytest.raises(_checkpoint.CheckpointError) as info:
+  with pytest.raises(mimjax.CheckpointError) as info:
     _run(workdir, 4)
   assert newest in str(info.value)
   assert "Nothing was deleted" in str(info.value)
