@@ -121,7 +121,7 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
   # Posterior-collapse monitor on the first validation batch (see
   # configs/toy_common.py and training.CollapseRule).
   config.monitor = ml_collections.ConfigDict(
-      dict(max_std_ratio=0.25, max_noise_share=0.5, checks=3)
+      dict(max_std_ratio=0.25, max_kl=3.0, max_noise_share=0.5, checks=3)
   )
   config.optim = ml_collections.ConfigDict(
       dict(

@@ -92,12 +92,12 @@ def base():
   )
   # Posterior-collapse monitor (training.CollapseRule), on the first
   # validation chunk after every epoch: the alarm fires after `checks`
-  # consecutive checks with posterior std / prior std >= max_std_ratio
-  # ("posterior" collapse) or, with narrower posteriors, a mean noise share
-  # (posterior variance over aggregate variance, per unit) >=
+  # consecutive checks with posterior std / prior std >= max_std_ratio and
+  # a KL rate <= max_kl nats ("posterior" collapse) or, otherwise, a mean
+  # noise share (posterior variance over aggregate variance, per unit) >=
   # max_noise_share ("scale" collapse).
   config.monitor = ml_collections.ConfigDict(
-      dict(max_std_ratio=0.25, max_noise_share=0.5, checks=3)
+      dict(max_std_ratio=0.25, max_kl=3.0, max_noise_share=0.5, checks=3)
   )
   config.eval = ml_collections.ConfigDict(
       dict(nll_samples=100, nll_chunk=50, nll_batch=2000, ksg_k=5)

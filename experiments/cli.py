@@ -28,8 +28,21 @@ WORKDIR = flags.DEFINE_string(
 DISTRIBUTED = flags.DEFINE_bool(
     "distributed",
     False,
-    "Call jax.distributed.initialize() first (multi-host runs; the cluster "
-    "environment supplies the coordinator address and process ids).",
+    "Multi-process run: call jax.distributed.initialize() first. On SLURM "
+    "and Cloud TPU pods the cluster environment supplies the coordinator "
+    "and process ids; elsewhere give --coordinator_address, "
+    "--num_processes and --process_id (or JAX_COORDINATOR_ADDRESS, "
+    "JAX_NUM_PROCESSES, JAX_PROCESS_ID).",
+)
+COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address", None,
+    "host:port of process 0's coordinator (implies --distributed).",
+)
+NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Processes in the run (with --distributed)."
+)
+PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index, 0..num_processes-1."
 )
 
 OVERWRITE = flags.DEFINE_bool(

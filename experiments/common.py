@@ -59,6 +59,28 @@ class _DropOrbaxInfo(std_logging.Filter):
     )
 
 
+def initialize_distributed():
+  """`jax.distributed.initialize` as the multi-process flags ask (see
+  `cli.DISTRIBUTED`): each of coordinator address, process count and id
+  from its flag, else from `JAX_COORDINATOR_ADDRESS` / `JAX_NUM_PROCESSES`
+  / `JAX_PROCESS_ID`, else auto-detected (SLURM, Cloud TPU). CPU
+  collectives across processes use gloo."""
+  args = {}
+  for name, flag, cast in (("coordinator_address", cli.COORDINATOR_ADDRESS,
+                            str),
+                           ("num_processes", cli.NUM_PROCESSES, int),
+                           ("process_id", cli.PROCESS_ID, int)):
+    value = flag.value
+    if value is None and os.environ.get(f"JAX_{name.upper()}"):
+      value = cast(os.environ[f"JAX_{name.upper()}"])
+    if value is not None:
+      args[name] = value
+  if not (DISTRIBUTED.value or "coordinator_address" in args):
+    return
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(**args)
+
+
 def setup(default_workdir=None):
   """Initialises JAX (multi-host if asked), logging; returns the workdir.
 
@@ -66,8 +88,7 @@ def setup(default_workdir=None):
     default_workdir: workdir when --workdir is not given; None derives
       ./workdirs/<config file name>[_<config arg>] from --config.
   """
-  if DISTRIBUTED.value:
-    jax.distributed.initialize()
+  initialize_distributed()
   std_logging.getLogger("absl").addFilter(_DropOrbaxInfo())
   logging.get_absl_handler().addFilter(_DropOrbaxInfo())
   logging.info(

@@ -123,7 +123,7 @@ def make_epoch_fn(
       (e.g. `evaluation.make_monitor_fn`), run after validation on the first
       validation chunk with a fixed key; its values are logged as
       "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
-      (it must return "std_ratio" and "noise_share").
+      (it must return "std_ratio", "kl" and "noise_share").
     collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
 
   Returns:
@@ -296,6 +296,7 @@ def make_epoch_fn(
             collapse_rule,
             epoch=epoch + 1,
             std_ratio=monitor["std_ratio"],
+            kl=monitor["kl"],
             noise_share=monitor["noise_share"],
             collapse_count=state.collapse_count,
             collapse_kind=state.collapse_kind,

@@ -106,7 +106,8 @@ def train(
       `train.beta_warmup_steps`, `train.lr_decay_factor`,
       `train.lr_decay_patience`, `train.min_lr_scale` and
       `train.progress_every` are passed to `make_epoch_fn`; an optional
-      `monitor` section (`max_std_ratio`, `max_noise_share`, `checks`) sets the
+      `monitor` section (`max_std_ratio`, `max_kl`, `max_noise_share`,
+      `checks`) sets the
       `CollapseRule` of the collapse alarm when `monitor_fn` is given.
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.

@@ -74,21 +74,27 @@ class CollapseRule:
 
   A check (`metrics.latent_health` on a fixed validation batch) is
   *posterior-collapsed* when the mean posterior std is at least
-  `max_std_ratio` of the prior's: each q(z|x) covers much of p(z), so the
-  codes of different x overlap (the VAE of Fig. 5.2, MIM - H of Fig. 5.3).
-  Otherwise it is *scale-collapsed* when the mean noise share of the units
-  is at least `max_noise_share`: the posteriors are narrow, but their means
-  spread even less, so most of the code's variance is noise (the latent
-  shrank onto the std floor). The alarm fires after `checks` consecutive
-  checks of one kind or the other and names the kind of the latest.
+  `max_std_ratio` of the prior's and the KL rate E_x KL(q(z|x) || p(z)) is
+  at most `max_kl` nats: each q(z|x) covers much of p(z), so the codes of
+  different x overlap and carry little information (the VAE of Fig. 5.2,
+  MIM - H of Fig. 5.3). Otherwise it is *scale-collapsed* when the mean
+  noise share of the units is at least `max_noise_share`: the posteriors
+  are narrow, but their means spread even less, so most of the code's
+  variance is noise (the latent shrank onto the std floor; a learned prior
+  that shrank with it keeps the std ratio high, which is why the KL bound
+  decides). The alarm fires after `checks` consecutive checks of one kind
+  or the other and names the kind of the latest.
 
   Attributes:
-    max_std_ratio: posterior collapse when posterior std / prior std >= this.
+    max_std_ratio: posterior collapse needs posterior std / prior std >=
+      this.
+    max_kl: ... and a KL rate <= this (nats).
     max_noise_share: scale collapse when the mean noise share >= this.
     checks: consecutive collapsed checks before the alarm fires.
   """
 
   max_std_ratio: float = 0.25
+  max_kl: float = 3.0
   max_noise_share: float = 0.5
   checks: int = 3
 
@@ -218,7 +224,7 @@ def replay_stopping(rule, val, finite=None, *, warmup_epochs=0):
 
 
 def collapse_update(
-    rule, *, epoch, std_ratio, noise_share, collapse_count, collapse_kind,
+    rule, *, epoch, std_ratio, kl, noise_share, collapse_count, collapse_kind,
     collapse_epoch,
 ):
   """One collapse-alarm step for every seed (see `CollapseRule`).
@@ -227,6 +233,7 @@ def collapse_update(
     rule: `CollapseRule`.
     epoch: scalar, the epoch just finished (1-based).
     std_ratio: `[S]` posterior std / prior std of this check.
+    kl: `[S]` KL rate of this check (nats).
     noise_share: `[S]` mean noise share of this check.
     collapse_count, collapse_kind, collapse_epoch: the `TrainState` fields.
 
@@ -236,7 +243,7 @@ def collapse_update(
     `collapse_epoch` (the epoch the current alarm first fired, 0 if none).
   """
   kind = jnp.where(
-      std_ratio >= rule.max_std_ratio,
+      (std_ratio >= rule.max_std_ratio) & (kl <= rule.max_kl),
       POSTERIOR_COLLAPSE,
       jnp.where(noise_share >= rule.max_noise_share, SCALE_COLLAPSE, HEALTHY),
   )

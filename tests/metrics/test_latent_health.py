@@ -69,7 +69,8 @@ def _monitor_alarm(model, params, x, checks=3):
     stats = monitor(params, x, jax.random.key(e))
     state = training.collapse_update(
         rule, epoch=e + 1, std_ratio=stats["std_ratio"][None],
-        noise_share=stats["noise_share"][None], **state,
+        kl=stats["kl"][None], noise_share=stats["noise_share"][None],
+        **state,
     )
   return stats, training.collapse_alarms(state["collapse_kind"])[0]
 

@@ -1,0 +1,84 @@
+"""A real 2-process run on localhost (CPU, gloo collectives) through the
+entrypoint's --coordinator_address / --num_processes / --process_id flags
+equals the 1-process run, and writes its checkpoints and results once."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+_CONFIG = """
+from configs import toy_gmm2d
+
+
+def get_config():
+  config = toy_gmm2d.get_config("quick")
+  config.sweep.losses = ("mim",)
+  config.sweep.hidden = (8,)
+  config.num_seeds = 2
+  config.train.update(max_epochs=2, batch_size=32, eval_batch_size=100)
+  config.data.update(samples_per_epoch=320, num_eval=200)
+  config.eval.update(nll_samples=8, nll_chunk=4, nll_batch=100)
+  config.plots.kinds = ("curves",)
+  return config
+"""
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _launch(config, workdir, num_processes):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=_REPO)
+  env.pop("XLA_FLAGS", None)  # one CPU device per process
+  command = [sys.executable, "-m", "experiments.toy_mim",
+             f"--config={config}", f"--workdir={workdir}"]
+  if num_processes > 1:
+    command += [f"--coordinator_address=localhost:{_free_port()}",
+                f"--num_processes={num_processes}"]
+  procs = [
+      subprocess.Popen(
+          command + ([f"--process_id={i}"] if num_processes > 1 else []),
+          cwd=_REPO, env=env, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, text=True,
+      )
+      for i in range(num_processes)
+  ]
+  for p in procs:
+    _, err = p.communicate(timeout=900)
+    assert p.returncode == 0, err[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(tmp_path):
+  config = tmp_path / "tiny_config.py"
+  config.write_text(_CONFIG)
+  one, two = tmp_path / "one", tmp_path / "two"
+  _launch(config, one, 1)
+  _launch(config, two, 2)
+  results = [json.loads((d / "results.json").read_text()) for d in (one, two)]
+  assert results[1]["provenance"]["environment"]["process_count"] == 2
+  for a, b in zip(results[0]["runs"], results[1]["runs"]):
+    assert a["metrics"].keys() == b["metrics"].keys()
+    for key, value in a["metrics"].items():
+      if isinstance(value, float):
+        np.testing.assert_allclose(b["metrics"][key], value, rtol=1e-5,
+                                   atol=1e-6, err_msg=key)
+  rundir = os.path.join("runs", "mim_h8_z2")
+  lines = [
+      [json.loads(l) for l in open(d / rundir / "metrics.jsonl")]
+      for d in (one, two)
+  ]
+  for a, b in zip(*lines):
+    np.testing.assert_allclose(b["val/loss"], a["val/loss"], rtol=1e-6)
+  # One set of checkpoints, as a 1-process run writes.
+  assert sorted(os.listdir(two / rundir / "checkpoints")) == sorted(
+      os.listdir(one / rundir / "checkpoints"))
