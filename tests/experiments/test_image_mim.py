@@ -10,6 +10,9 @@ from configs import mnist_vp
 from experiments import image_mim
 from experiments import image_table
 
+# End-to-end runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):

@@ -19,6 +19,9 @@ import pytest
 
 from configs import toy_gmm2d
 
+# End-to-end runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 _REPO = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 _CHILD = r'''
 import json, os, signal, sys

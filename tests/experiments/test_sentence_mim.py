@@ -16,6 +16,9 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import training
 
+# End-to-end runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 _WORDS = ("the market stock fell rose sharply on friday investors said "
           "prices bonds traders company shares new york <unk> N").split()
 

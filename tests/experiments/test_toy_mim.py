@@ -17,6 +17,9 @@ from experiments import toy_mim
 import mimjax
 from mimjax import training
 
+# End-to-end runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 _REPO = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 
 

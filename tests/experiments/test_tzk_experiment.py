@@ -22,6 +22,9 @@ from mimjax import data
 from mimjax import models
 from mimjax import training
 
+# End-to-end runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 _PLOTS = ("samples_flow.png", "interpolation.png", "test_data.png",
           "val_loss.png")
 

@@ -230,6 +230,7 @@ def test_pixel_hvae_parameter_count_and_batch_stats_flow():
       log_px(x, z)[:1], log_px(x[:1], z[:1]), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_mim_loss_and_grads_same_on_one_and_four_devices(vp_model):
   from mimjax import training  # pylint: disable=g-import-not-at-top
   model, params, _ = vp_model

@@ -16,6 +16,9 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import training
 
+# Multi-device runs: the slow tier (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 
 def _assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
   leaves_a, tree_a = jax.tree.flatten(a)
