@@ -34,6 +34,13 @@ DISTRIBUTED = flags.DEFINE_bool(
     "--num_processes and --process_id (or JAX_COORDINATOR_ADDRESS, "
     "JAX_NUM_PROCESSES, JAX_PROCESS_ID).",
 )
+TIME_BUDGET = flags.DEFINE_float(
+    "time_budget", None,
+    "Minutes this job may run. Before an epoch that would end after that, "
+    "the run saves its checkpoint and exits with status 3 (run the same "
+    "command to resume; the results are those of an uninterrupted run). "
+    "For cluster jobs with a wall-time limit.",
+)
 COORDINATOR_ADDRESS = flags.DEFINE_string(
     "coordinator_address", None,
     "host:port of process 0's coordinator (implies --distributed).",
@@ -65,6 +72,8 @@ CONFIG = config_flags.DEFINE_config_file(
 )
 
 
+# Exit status of a run stopped by --time_budget (not finished, resumable).
+TIME_BUDGET_EXIT = 3
 _HELP = ("--help", "-h", "--helpshort", "--helpfull", "--helpxml", "-?")
 
 
@@ -141,7 +150,8 @@ def run_main(main):
 
   A user's mistake (`mimjax.InputError`, `mimjax.CheckpointError`,
   `FloatingPointError`), in the flags or during the run, prints one line
-  `error: ...` and exits 1; `--verbosity=1` shows the traceback too.
+  `error: ...` and exits 1; `--verbosity=1` shows the traceback too. A run
+  stopped by `--time_budget` prints one line `stopped: ...` and exits 3.
   """
 
   # Errors that are the user's to fix, printed as one line: bad input, an
@@ -152,6 +162,9 @@ def run_main(main):
   def wrapped(argv):
     try:
       return main(argv)
+    except mimjax.TimeBudgetReached as e:
+      print("stopped: " + " ".join(str(e).split()), file=sys.stderr)
+      sys.exit(TIME_BUDGET_EXIT)
     except user_errors as e:
       if logging.get_verbosity() >= logging.DEBUG:
         traceback.print_exc()

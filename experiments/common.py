@@ -89,6 +89,8 @@ def setup(default_workdir=None):
       ./workdirs/<config file name>[_<config arg>] from --config.
   """
   initialize_distributed()
+  if cli.TIME_BUDGET.value is not None:
+    training.set_deadline(time.time() + 60.0 * cli.TIME_BUDGET.value)
   std_logging.getLogger("absl").addFilter(_DropOrbaxInfo())
   logging.get_absl_handler().addFilter(_DropOrbaxInfo())
   logging.info(

@@ -15,6 +15,7 @@ entrypoints print either as one line.
 from mimjax._errors import CheckpointError
 from mimjax._errors import InputError
 from mimjax._errors import MissingInputError
+from mimjax._errors import TimeBudgetReached
 
 __version__ = "0.1.0"
 LAYERS = {
@@ -30,4 +31,4 @@ LAYERS = {
 }
 SHARED = ("_errors", "_checks", "files")
 __all__ = ("CheckpointError", "InputError", "MissingInputError", "LAYERS",
-           "SHARED")
+           "SHARED", "TimeBudgetReached")

@@ -17,3 +17,9 @@ class MissingInputError(InputError, FileNotFoundError):
 class CheckpointError(RuntimeError):
   """A checkpoint exists but cannot be read into the expected state (e.g.
   written by another model or mimjax version)."""
+
+
+class TimeBudgetReached(Exception):
+  """A run stopped cleanly at an epoch boundary because its time budget
+  (`mimjax.training.set_deadline`) would run out during the next epoch;
+  its checkpoint is saved and the same command resumes it."""

@@ -11,6 +11,7 @@ functions. `claim_workdir` holds a run's folder: lock, provenance
 from mimjax._errors import CheckpointError
 from mimjax.training._checkpoint import Checkpointer
 from mimjax.training._epoch import make_epoch_fn
+from mimjax.training._loop import set_deadline
 from mimjax.training._loop import train
 from mimjax.training._mesh import check_divisible
 from mimjax.training._mesh import data_sharding
@@ -79,5 +80,6 @@ __all__ = (
     "selected_params",
     "stop_reasons",
     "stopping_update",
+    "set_deadline",
     "train",
 )

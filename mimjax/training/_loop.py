@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax._errors import TimeBudgetReached
 from mimjax.training import _checkpoint
 from mimjax.training import _epoch
 from mimjax.training import _mesh
@@ -15,6 +16,21 @@ from mimjax.training import _optim
 from mimjax.training import _state
 from mimjax.training import _stopping
 from mimjax.training import _writer
+
+
+# Wall-clock time (time.time()) by which every `train` call must stop.
+_deadline = None
+
+
+def set_deadline(deadline):
+  """Makes every later `train` call stop cleanly before `deadline` (a
+  `time.time()` value; None: no limit): before an epoch that its last
+  epoch's duration says would end after the deadline, it saves a
+  checkpoint and raises `mimjax.TimeBudgetReached`. The first epoch of a
+  call always runs. A resumed run continues exactly as an uninterrupted
+  one (the usual checkpoint resume)."""
+  global _deadline
+  _deadline = deadline
 
 
 def _input_dtype(x):
@@ -119,6 +135,10 @@ def train(
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
+
+  Raises:
+    TimeBudgetReached: the deadline of `set_deadline` comes before the
+      next epoch would end (the checkpoint of the last epoch is saved).
   """
   tc = config.train
   _mesh.check_divisible(tc.batch_size, mesh)
@@ -174,9 +194,20 @@ def train(
   )
   samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()
+  epoch_seconds = None
   try:
     while int(state.epoch) < tc.max_epochs and not bool(jnp.all(state.stopped)):
       epoch = int(state.epoch)
+      if (_deadline is not None and epoch_seconds is not None
+          and time.time() + epoch_seconds > _deadline):
+        if checkpointer.latest_epoch() != epoch:
+          checkpointer.save(epoch, state, force=True)
+        raise TimeBudgetReached(
+            f"{workdir}: stopped after epoch {epoch} of {tc.max_epochs} by "
+            f"the time budget (an epoch takes {epoch_seconds:.0f} s); the "
+            "checkpoint is saved: run the same command to resume"
+        )
+      epoch_start = time.perf_counter()
       was_active = ~np.asarray(state.stopped)
       previous_alarm = np.asarray(state.collapse_kind)
       state, metrics = epoch_fn(state, train_data, validation_x)
@@ -207,20 +238,26 @@ def train(
       done = epoch + 1 == tc.max_epochs or bool(np.all(state.stopped))
       checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)
+      epoch_seconds = time.perf_counter() - epoch_start
       writer.write(epoch + 1, metrics)
       elapsed = time.perf_counter() - start_time
       rate = (epoch + 1 - start_epoch) * samples_per_epoch / elapsed
       if (epoch + 1) % tc.log_every == 0 or done:
         eta = elapsed / (epoch + 1 - start_epoch) * (tc.max_epochs - epoch - 1)
+        running = ~np.asarray(state.stopped)
         logging.info(
-            "%s epoch %d/%d | train %.4f | val %.4f | beta %.2f | "
-            "%d/%d seeds stopped | %.3g samples/s | ETA <= %s",
+            "%s epoch %d/%d | train %.4f | val %.4f | beta %.2f | lr x%.3g "
+            "| plateau %d/%d | %d/%d seeds stopped | %.3g samples/s | "
+            "ETA <= %s",
             os.path.basename(workdir),
             epoch + 1,
             tc.max_epochs,
             float(np.mean(metrics["train/loss"])),
             float(np.mean(metrics["val/loss"])),
             float(np.mean(metrics["train/beta"])),
+            float(np.max(np.asarray(state.lr_scale))),
+            int(np.max(np.asarray(state.bad_epochs)[running], initial=0)),
+            tc.patience,
             int(np.sum(state.stopped)),
             config.num_seeds,
             rate,

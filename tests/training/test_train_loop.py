@@ -8,6 +8,7 @@ epoch program is cheap; the engine treats them like any MIM/VAE objective
 import json
 import os
 import shutil
+import time
 
 import flax.linen as nn
 import jax
@@ -518,3 +519,31 @@ def test_one_non_finite_seed_stops_alone(tmp_path):
   np.testing.assert_array_equal(w[1], starts[1])
   assert np.all(np.isfinite(w)) and not np.allclose(w[[0, 2]], starts[[0, 2]])
   assert int(state.epoch) == 6
+
+
+# ------------------------------------------------------------- time budget
+
+
+def test_time_budget_stops_cleanly_and_resumes_to_the_same_run(tmp_path):
+  """A deadline already past: every call runs one epoch, saves and raises
+  TimeBudgetReached; called again until done, the run equals an
+  uninterrupted one (state, metrics.jsonl)."""
+  straight = str(tmp_path / "straight")
+  expected = _run(straight, 4)
+  pieces = str(tmp_path / "pieces")
+  stops = 0
+  try:
+    training.set_deadline(time.time() - 1.0)
+    while True:
+      try:
+        state = _run(pieces, 4)
+        break
+      except mimjax.TimeBudgetReached as e:
+        stops += 1
+        assert f"after epoch {stops} of 4" in str(e)
+        assert "run the same command to resume" in str(e)
+  finally:
+    training.set_deadline(None)
+  assert stops == 3  # epochs 1, 2, 3 each end a call; the 4th finishes
+  _assert_trees_equal(state, expected)
+  assert _read_metrics(pieces) == _read_metrics(straight)
