@@ -111,7 +111,9 @@ def main(argv):
       )
       status, output = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as e:
-      status, output = "timeout", str(e.stdout or "") + str(e.stderr or "")
+      text = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (
+          b or "")
+      status, output = "timeout", text(e.stdout) + text(e.stderr)
     failed += status != 0
     tail = [line for line in output.splitlines()
             if line.strip() and not line.startswith("W")][-6:]
