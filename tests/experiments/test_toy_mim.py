@@ -139,7 +139,7 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, override, message,
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(tmp_path_factory):
+def finished_sweep(tmp_path_factory, tiny_toy):
   """A finished tiny sweep (1 point) and its config."""
   config = tiny_toy(toy_gmm2d.get_config("quick"))
   config.sweep.losses = ["vae"]
