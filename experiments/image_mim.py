@@ -108,7 +108,7 @@ def evaluation_split(config, source):
   if split == "test":
     return source.test
   if split == "validation":
-    return {"x": source.x_val, "label": np.asarray(source.y_val, np.int32)}
+    return source.validation
   raise mimjax.InputError(
       f"unknown config.eval.split {split!r}; use 'test' or 'validation'"
   )

@@ -391,17 +391,10 @@ class FlowImageSource(_sources.ArraySource):
 
   @functools.cached_property
   def device_data(self):
-    """`train_eval` on the device (see `ArraySource.device_data`)."""
+    """`train_eval` on the device (see `ArraySource.device_data`), so that
+    `batch` gives {"x": `[B, 32, 32, C]` float32 gray levels 0..255, "e":
+    `[B, K]` float32, "label": `[B]` int32, "dataset": `[B]` int32}."""
     return _sources.to_device(self.train_eval)
-
-  def batch(self, epoch_state, step, data=None):
-    """Batch `step` of the epoch (from `start_epoch`'s permutation `[N]`).
-
-    Returns:
-      {"x": `[B, 32, 32, C]` float32 gray levels 0..255, "e": `[B, K]`
-      float32, "label": `[B]` int32, "dataset": `[B]` int32}.
-    """
-    return super().batch(epoch_state, step, data)
 
   def _split(self, split):
     return {
