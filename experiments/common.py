@@ -102,8 +102,8 @@ def setup(default_workdir=None):
       jax.devices(),
   )
   workdir = WORKDIR.value
-  if workdir is None and default_workdir:
-    workdir = default_workdir
+  if default_workdir is not None:  # a table: runs its own configs
+    workdir = workdir or default_workdir
   elif CONFIG.value is None:
     raise mimjax.InputError(
         "--config is required, e.g. --config=configs/toy_gmm2d.py:quick "
