@@ -1,11 +1,11 @@
-"""2-D convolution whose weight gradient is computed as shifted matmuls.
+"""2-D convolution: XLA's own on GPU/TPU, a faster weight gradient on CPU.
 
 XLA:CPU lowers the weight gradient of a convolution (a convolution that
 contracts over the batch and spatial axes) to a slow generic kernel: for a
 3x3, 64 -> 128 channel, 100 x 28 x 28 NHWC convolution it took 2.8-4.0 s here,
 against 0.46 s for the same gradient as nine matmuls (benchmarks/conv_grad.py).
-`conv2d` keeps XLA's forward and input-gradient convolutions and replaces only
-the weight gradient:
+On CPU `conv2d` keeps XLA's forward and input-gradient convolutions and
+replaces only the weight gradient:
 
   y[n, h, w, d]  = sum_{i, j, c} xp[n, s h + i, s w + j, c] W[i, j, c, d]
   dW[i, j, c, d] = sum_{n, h, w} xp[n, s h + i, s w + j, c] dy[n, h, w, d]
@@ -13,6 +13,13 @@ the weight gradient:
 with xp the zero-padded input and s the stride: one `[N H' W', C]^T @
 [N H' W', D]` matmul per kernel tap (i, j), or, for thin inputs, one matmul
 on the `[N H' W', k_h k_w C]` patch matrix.
+
+The choice is made per lowering platform with `jax.lax.platform_dependent`,
+so a program lowered for `cuda` or `tpu` (also from a CPU host) carries XLA's
+native convolution and its autodiff, which cuDNN and the TPU compiler
+implement well. The CPU path is a `custom_jvp` whose tangent is written so
+that JAX's own transpose of it is the rule above: plain primitives only, so
+forward mode, reverse mode and vmap all work on it.
 """
 
 import functools
@@ -20,6 +27,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 # Below this many input channels the weight gradient uses one im2col matmul.
@@ -33,7 +41,6 @@ def _xla_conv(x, w, stride, padding):
   )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv2d(x, w, stride=1, padding=0):
   """NHWC convolution with square stride and symmetric zero padding.
 
@@ -46,63 +53,83 @@ def conv2d(x, w, stride=1, padding=0):
   Returns:
     `[N, H', W', D]`, H' = (H + 2 padding - k_h) // stride + 1.
   """
-  return _xla_conv(x, w, stride, padding)
+  return jax.lax.platform_dependent(
+      x, w,
+      cpu=lambda x, w: _cpu_conv2d(x, w, stride, padding),
+      default=lambda x, w: _xla_conv(x, w, stride, padding),
+  )
 
 
-def _conv2d_fwd(x, w, stride, padding):
-  return _xla_conv(x, w, stride, padding), (x, w)
+def _input_tangent(dx, w, stride, padding):
+  """conv(dx, W), written so that its transpose (dx's gradient) is a plain
+  forward convolution of the cotangent with a materialised kernel.
 
-
-def _input_grad(x, w, stride, padding, dy):
-  """dx of `_xla_conv(x, w, stride, padding)` for the cotangent dy.
-
-  Stride 1: dx = dy (padded by k - 1 - padding) correlated with the kernel
-  flipped in space and with C and D swapped, an ordinary forward
-  convolution. The swapped kernel is materialised (optimization_barrier):
-  left to itself XLA folds the swap into the convolution's dimension labels
+  Stride 1: dx's gradient is the cotangent (padded by k - 1 - padding)
+  correlated with W flipped in space and with C and D swapped. JAX's
+  transpose of conv(dx, flip(B)^T) for B = flip(W)^T is exactly
+  conv(dy, B); the optimization_barrier keeps B a real array. Left to
+  itself XLA folds the swap into the convolution's dimension labels
   (`01oi`), which XLA:CPU's fast convolution library does not take inside a
   `lax.scan` body, and its generic kernel is ~5x slower (BUILD_NOTES).
   """
   if stride != 1:
-    _, input_vjp = jax.vjp(lambda x: _xla_conv(x, w, stride, padding), x)
-    return input_vjp(dy)[0]
-  k_h, k_w = w.shape[:2]
+    return _xla_conv(dx, w, stride, padding)
   w_swapped = jax.lax.optimization_barrier(
       jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
   )
-  return jax.lax.conv_general_dilated(
-      dy, w_swapped, (1, 1),
-      ((k_h - 1 - padding,) * 2, (k_w - 1 - padding,) * 2),
-      dimension_numbers=_DIMENSIONS,
+  return _xla_conv(
+      dx, jnp.flip(w_swapped, (0, 1)).transpose(0, 1, 3, 2), 1, padding
   )
 
 
-def _conv2d_bwd(stride, padding, residuals, dy):
-  x, w = residuals
-  dx = _input_grad(x, w, stride, padding, dy)
+def _weight_tangent(x, dw, stride, padding, out_hw):
+  """conv(x, dW) as matmuls over the kernel taps' windows of x, so that its
+  transpose (W's gradient) is the module docstring's dW rule: one
+  `[N H' W', C]^T @ [N H' W', D]` matmul per tap, or one on the patch matrix
+  for inputs thinner than `_MIN_CHANNELS_PER_TAP` channels."""
   xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  out_h, out_w = dy.shape[1:3]
-  dy_flat = dy.reshape(-1, dy.shape[-1])  # [N H' W', D]
+  (out_h, out_w), (k_h, k_w, c, d) = out_hw, dw.shape
   windows = [
       xp[
           :,
           i : i + stride * (out_h - 1) + 1 : stride,
           j : j + stride * (out_w - 1) + 1 : stride,
           :,
-      ].reshape(-1, x.shape[-1])  # [N H' W', C]
-      for i in range(w.shape[0])
-      for j in range(w.shape[1])
+      ].reshape(-1, c)  # [N H' W', C]
+      for i in range(k_h)
+      for j in range(k_w)
   ]
-  if x.shape[-1] < _MIN_CHANNELS_PER_TAP:
+  if c < _MIN_CHANNELS_PER_TAP:
     # Thin inputs (e.g. C = 1 images): one matmul on the [N H' W', k k C]
     # patch matrix beats k^2 memory-bound rank-C products.
-    dw = (jnp.concatenate(windows, axis=1).T @ dy_flat).reshape(w.shape)
+    dy = jnp.concatenate(windows, axis=1) @ dw.reshape(-1, d)
   else:
-    dw = jnp.stack([window.T @ dy_flat for window in windows]).reshape(w.shape)
-  return dx, dw
+    dy = sum(
+        window @ tap
+        for window, tap in zip(windows, dw.reshape(k_h * k_w, c, d))
+    )
+  return dy.reshape(x.shape[0], out_h, out_w, d)
 
 
-conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _cpu_conv2d(x, w, stride, padding):
+  return _xla_conv(x, w, stride, padding)
+
+
+@functools.partial(_cpu_conv2d.defjvp, symbolic_zeros=True)
+def _cpu_conv2d_jvp(stride, padding, primals, tangents):
+  """dy = conv(dx, W) + conv(x, dW), each term written so that JAX's own
+  transpose of it is the fast CPU gradient. Zero tangents (e.g. dx of the
+  data) are skipped."""
+  x, w = primals
+  dx, dw = tangents
+  y = _xla_conv(x, w, stride, padding)
+  terms = []
+  if not isinstance(dx, SymbolicZero):
+    terms.append(_input_tangent(dx, w, stride, padding))
+  if not isinstance(dw, SymbolicZero):
+    terms.append(_weight_tangent(x, dw, stride, padding, y.shape[1:3]))
+  return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
 class Conv(nn.Module):
