@@ -2,7 +2,9 @@
 
 config -> data source -> model -> objective -> jitted epoch program ->
 validation / early stopping -> Orbax checkpoint -> metrics, as small
-functions. `claim_workdir` holds a run's folder: lock, provenance
+functions. The epoch program (`make_epoch_fn`) composes the pure per-seed
+`train_step` and `validation_loss` with `stopping_update` and
+`collapse_update`. `claim_workdir` holds a run's folder: lock, provenance
 (`run.json`) and the check that a resumed run has the same config. Several seeds of one small model train in one compiled program
 (a leading seed axis on every state leaf, vmapped), data-parallel over a 1-D
 `data` mesh (parameters replicated, batches sharded).
@@ -22,6 +24,9 @@ from mimjax.training._optim import learning_rate_schedule
 from mimjax.training._optim import make_optimizer
 from mimjax.training._optim import normalize_by_leaf_norm
 from mimjax.training._state import TrainState
+from mimjax.training._step import keep_if
+from mimjax.training._step import train_step
+from mimjax.training._step import validation_loss
 from mimjax.training._state import init_state
 from mimjax.training._state import selected_params
 from mimjax.training._stopping import CollapseRule
@@ -65,6 +70,7 @@ __all__ = (
     "data_sharding",
     "environment",
     "init_state",
+    "keep_if",
     "initial_collapse_state",
     "initial_stopping_state",
     "learning_rate_schedule",
@@ -82,4 +88,6 @@ __all__ = (
     "stopping_update",
     "set_deadline",
     "train",
+    "train_step",
+    "validation_loss",
 )

@@ -6,10 +6,9 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-
 from mimjax import losses
 from mimjax.training import _mesh
+from mimjax.training import _step
 from mimjax.training import _stopping
 
 # Stream ids folded into the run's base key: init uses 0 (see _state).
@@ -161,37 +160,17 @@ def make_epoch_fn(
     return losses.linear_warmup(epoch + 1, warmup_steps=beta_warmup_epochs)
 
   def update(params, opt_state, batch, key, beta, active, lr_scale):
-    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, batch, key, beta
+    new_params, new_opt_state, aux = _step.train_step(
+        params, opt_state, batch, key, loss_fn=loss_fn, optimizer=optimizer,
+        beta=beta, lr_scale=lr_scale if rule.decays_lr else None,
     )
-    aux = dict(aux)
-    collections = aux.pop("collections", {})
-    updates, new_opt_state = optimizer.update(grads, opt_state, params)
-    if rule.decays_lr:
-      updates = jax.tree.map(lambda u: u * lr_scale, updates)
-    # Non-trainable collections (BatchNorm statistics) get zero gradients,
-    # hence zero updates; their new values come from the forward pass.
-    new_params = optax.apply_updates(params, updates)
-    if collections:
-      new_params = {**new_params, **collections}
-    keep = lambda new, old: jax.tree.map(
-        lambda a, b: jnp.where(active, a, b), new, old
-    )
-    return keep(new_params, params), keep(new_opt_state, opt_state), aux
+    return (_step.keep_if(active, new_params, params),
+            _step.keep_if(active, new_opt_state, opt_state), aux)
 
-  def validation_loss(params, validation_x):
-    def body(total, inputs):
-      chunk, i = inputs
-      key = jax.random.fold_in(validation_key, i)
-      loss, _ = (eval_loss_fn or loss_fn)(params, chunk, key, 1.0)
-      return total + loss, None
-
-    chunks = (
-        validation_x if isinstance(validation_x, dict) else {"x": validation_x}
-    )
-    n = chunks["x"].shape[0]
-    total, _ = jax.lax.scan(body, 0.0, (chunks, jnp.arange(n)))
-    return total / n
+  validation_loss = functools.partial(
+      _step.validation_loss, key=validation_key,
+      loss_fn=eval_loss_fn or loss_fn,
+  )
 
   # Length-bucketed sources (`mimjax.data.TextSource`) fix each step's row
   # width; the bucket index depends on the step only, so it is not batched
@@ -254,8 +233,11 @@ def make_epoch_fn(
         (state.params, state.opt_state),
         jnp.arange(source.steps_per_epoch),
     )
+    validation_chunks = (
+        validation_x if isinstance(validation_x, dict) else {"x": validation_x}
+    )
     val = _over_seeds(validation_loss, num_seeds, (0, None))(
-        params, validation_x
+        params, validation_chunks
     )
     # A seed with a non-finite loss goes back to its parameters of the
     # epoch's start and stops.
@@ -281,11 +263,7 @@ def make_epoch_fn(
     improved = decision.pop("improved")
     metrics = {}
     if monitor_fn is not None:
-      first_chunk = jax.tree.map(
-          lambda a: a[0],
-          validation_x if isinstance(validation_x, dict)
-          else {"x": validation_x},
-      )
+      first_chunk = jax.tree.map(lambda a: a[0], validation_chunks)
       monitor = _over_seeds(
           lambda p, chunk: monitor_fn(p, chunk["x"], monitor_key),
           num_seeds, (0, None),
