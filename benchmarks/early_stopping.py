@@ -1,7 +1,8 @@
 """The measurements behind the early-stopping rule (BUILD_NOTES, "Early
-stopping"), on a finished toy sweep.
+stopping"), on a finished toy sweep or image run.
 
-For every run of the sweep in --workdir and every seed, prints one JSON line:
+For every run of the toy sweep in --workdir (or the one image run in
+--workdir, with --chapter=image) and every seed, prints one JSON line:
   * from its validation curve (metrics.jsonl): the longest run of epochs
     between two successive new bests after the warm-up ("bump" length), the
     late slope (nats per epoch, linear fit over the last --late epochs),
@@ -15,6 +16,9 @@ For every run of the sweep in --workdir and every seed, prints one JSON line:
 
   python -m benchmarks.early_stopping --config=configs/toy_gmm20d.py \
       --workdir=workdirs/toy_gmm20d
+  python -m benchmarks.early_stopping --chapter=image \
+      --config=configs/mnist_hvae_vp.py:,vae --config.data.dir=../shared/data \
+      --workdir=workdirs/images_hvae/mnist_vp_vae_seed0
 """
 
 import json
@@ -29,6 +33,7 @@ import numpy as np
 
 from experiments import cli
 from experiments import common
+from experiments import image_mim
 from experiments import toy_mim
 from mimjax import data
 from mimjax import objectives
@@ -37,6 +42,11 @@ from mimjax import training
 flags.adopt_module_key_flags(cli)
 _KEYS = flags.DEFINE_integer("keys", 10, "Validation-noise keys per model.")
 _LATE = flags.DEFINE_integer("late", 30, "Epochs of the late-slope fit.")
+_CHAPTER = flags.DEFINE_enum(
+    "chapter", "toy", ["toy", "image"],
+    "toy: --workdir is a toy sweep (runs/<loss>_h<H>_z<D>/); image: "
+    "--workdir is one experiments.image_mim run.",
+)
 
 
 def _longest_gap(curve, warmup):
@@ -48,8 +58,8 @@ def _longest_gap(curve, warmup):
   return max(gap, len(curve) - last)
 
 
-def _validation_noise(config, source, run_name, rundir):
-  """`[S, keys]` validation losses of the final parameters."""
+def _toy_model(config, source, run_name):
+  """(model, loss_fn) of the toy run named `<loss>_h<H>_z<D>`."""
   loss, hidden, latent_dim = re.fullmatch(
       r"(.+)_h(\d+)_z(\d+)", run_name
   ).groups()
@@ -59,6 +69,11 @@ def _validation_noise(config, source, run_name, rundir):
       model, loss=loss.split("_then_")[-1],
       latent_anchor=toy_mim.latent_anchor(config.latent_anchor, latent_dim),
   )
+  return model, loss_fn
+
+
+def _validation_noise(config, source, model, loss_fn, rundir):
+  """`[S, keys]` validation losses of the final parameters."""
   optimizer = training.make_optimizer(config.optim, source.steps_per_epoch)
   like = training.init_state(
       model, optimizer, jnp.zeros((8, *source.x_shape)), seed=config.seed,
@@ -71,18 +86,8 @@ def _validation_noise(config, source, run_name, rundir):
   x = np.asarray(source.validation["x"], np.float32)
   chunks = jnp.asarray(x[: len(x) // n * n].reshape(-1, n, *x.shape[1:]))
 
-  @jax.jit
-  def val_loss(params, key):
-    def body(total, inputs):
-      chunk, i = inputs
-      value, _ = loss_fn(
-          params, {"x": chunk}, jax.random.fold_in(key, i), 1.0
-      )
-      return total + value, None
-
-    total, _ = jax.lax.scan(body, 0.0, (chunks, jnp.arange(len(chunks))))
-    return total / len(chunks)
-
+  val_loss = jax.jit(lambda params, key: training.validation_loss(
+      params, {"x": chunks}, key, loss_fn=loss_fn))
   per_seed = jax.vmap(val_loss, in_axes=(0, None))
   return np.stack([
       np.asarray(per_seed(state.params, jax.random.key(1000 + k)))
@@ -90,11 +95,25 @@ def _validation_noise(config, source, run_name, rundir):
   ], axis=1)
 
 
+def _runs(workdir, config, source):
+  """(name, folder, model, loss_fn) of every run in `workdir`."""
+  if _CHAPTER.value == "image":
+    model = image_mim.build_model(config, source)
+    yield (os.path.basename(os.path.normpath(workdir)), workdir, model,
+           image_mim.make_loss_fn(config, model))
+    return
+  for name in sorted(os.listdir(os.path.join(workdir, "runs"))):
+    yield (name, os.path.join(workdir, "runs", name),
+           *_toy_model(config, source, name))
+
+
 def main(argv):
   del argv
   workdir = common.setup()
   config = common.CONFIG.value
-  source = data.make_source(config.data, batch_size=config.train.batch_size)
+  make_source = (data.make_image_source if _CHAPTER.value == "image"
+                 else data.make_source)
+  source = make_source(config.data, batch_size=config.train.batch_size)
   tc = config.train
   rules = {
       "authors": training.StoppingRule(patience=3),
@@ -104,11 +123,12 @@ def main(argv):
       ),
   }
   warmup = tc.beta_warmup_epochs
-  for run_name in sorted(os.listdir(os.path.join(workdir, "runs"))):
-    rundir = os.path.join(workdir, "runs", run_name)
+  for run_name, rundir, model, loss_fn in _runs(workdir, config, source):
     with open(os.path.join(rundir, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f if line.strip()]
-    curves = np.array([r["val/loss/per_seed"] for r in records])  # [E, S]
+    curves = np.array([  # [E, S]; a one-seed run logs the scalar only
+        r.get("val/loss/per_seed", [r["val/loss"]]) for r in records
+    ])
     stops = {
         k: np.asarray(
             training.replay_stopping(r, curves, warmup_epochs=warmup)[
@@ -117,7 +137,7 @@ def main(argv):
         )
         for k, r in rules.items()
     }
-    noise = _validation_noise(config, source, run_name, rundir)
+    noise = _validation_noise(config, source, model, loss_fn, rundir)
     late = min(_LATE.value, len(curves))
     for s in range(curves.shape[1]):
       curve = curves[:, s]
