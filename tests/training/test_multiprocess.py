@@ -36,10 +36,21 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _launch(config, workdir, num_processes):
+_IMAGE_CONFIG = """
+from configs import mnist_hvae_vp
+
+
+def get_config():
+  config = mnist_hvae_vp.get_config("quick")
+  config.data.update(dir={data_dir!r}, num_validation=60)
+  return config
+"""
+
+
+def _launch(config, workdir, num_processes, module="experiments.toy_mim"):
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=_REPO)
   env.pop("XLA_FLAGS", None)  # one CPU device per process
-  command = [sys.executable, "-m", "experiments.toy_mim",
+  command = [sys.executable, "-m", module,
              f"--config={config}", f"--workdir={workdir}"]
   if num_processes > 1:
     command += [f"--coordinator_address=localhost:{_free_port()}",
@@ -82,3 +93,39 @@ def test_two_processes_equal_one(tmp_path):
   # One set of checkpoints, as a 1-process run writes.
   assert sorted(os.listdir(two / rundir / "checkpoints")) == sorted(
       os.listdir(one / rundir / "checkpoints"))
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_on_an_image_config(tmp_path):
+  """The dense HVAE's :quick config (VampPrior, MIM with RLOO) on a small
+  synthetic MNIST file: training, IS-NLL and k-NN evaluation as 2
+  processes equal 1 process."""
+  rng = np.random.RandomState(0)
+
+  def images(n):
+    labels = rng.randint(0, 10, n)
+    x = np.zeros((n, 28, 28), np.uint8)
+    for i, y in enumerate(labels):
+      x[i, 2 * y : 2 * y + 8, 4:24] = 255
+    return x, labels.astype(np.int64)
+
+  (x_train, y_train), (x_test, y_test) = images(260), images(100)
+  np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train,
+           x_test=x_test, y_test=y_test)
+  config = tmp_path / "image_config.py"
+  config.write_text(_IMAGE_CONFIG.format(data_dir=str(tmp_path)))
+  one, two = tmp_path / "one", tmp_path / "two"
+  _launch(config, one, 1, module="experiments.image_mim")
+  _launch(config, two, 2, module="experiments.image_mim")
+  results = [json.loads((d / "results.json").read_text()) for d in (one, two)]
+  assert results[1]["provenance"]["environment"]["process_count"] == 2
+  for key in ("nll_is", "elbo", "recon_err", "knn5_acc", "posterior_std",
+              "noise_share"):
+    np.testing.assert_allclose(results[1][key], results[0][key], rtol=1e-5,
+                               err_msg=key)
+  lines = [[json.loads(l) for l in open(d / "metrics.jsonl")]
+           for d in (one, two)]
+  for a, b in zip(*lines):
+    np.testing.assert_allclose(b["val/loss"], a["val/loss"], rtol=1e-6)
+  assert sorted(os.listdir(two / "checkpoints")) == sorted(
+      os.listdir(one / "checkpoints"))
