@@ -5,6 +5,7 @@ import time
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,6 +32,18 @@ def set_deadline(deadline):
   one (the usual checkpoint resume)."""
   global _deadline
   _deadline = deadline
+
+
+def _past_deadline(epoch_seconds):
+  """Whether the next epoch (as long as the last) would end after the
+  deadline. In a multi-process run process 0 decides for all, so every
+  process saves the checkpoint and stops at the same epoch (one deciding
+  alone would leave the others waiting in the next epoch's collectives)."""
+  stop = (_deadline is not None and epoch_seconds is not None
+          and time.time() + epoch_seconds > _deadline)
+  if jax.process_count() > 1:
+    stop = bool(multihost_utils.broadcast_one_to_all(np.asarray(stop)))
+  return stop
 
 
 def _input_dtype(x):
@@ -198,13 +211,12 @@ def train(
   try:
     while int(state.epoch) < tc.max_epochs and not bool(jnp.all(state.stopped)):
       epoch = int(state.epoch)
-      if (_deadline is not None and epoch_seconds is not None
-          and time.time() + epoch_seconds > _deadline):
+      if _past_deadline(epoch_seconds):
         if checkpointer.latest_epoch() != epoch:
           checkpointer.save(epoch, state, force=True)
         raise TimeBudgetReached(
             f"{workdir}: stopped after epoch {epoch} of {tc.max_epochs} by "
-            f"the time budget (an epoch takes {epoch_seconds:.0f} s); the "
+            f"the time budget (an epoch takes {epoch_seconds or 0:.0f} s); the "
             "checkpoint is saved: run the same command to resume"
         )
       epoch_start = time.perf_counter()

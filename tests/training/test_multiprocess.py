@@ -1,6 +1,8 @@
 """A real 2-process run on localhost (CPU, gloo collectives) through the
 entrypoint's --coordinator_address / --num_processes / --process_id flags
-equals the 1-process run, and writes its checkpoints and results once."""
+equals the 1-process run, and writes its checkpoints and results once; a
+2-process run stopped by --time_budget resumes as 1 process to the same
+results."""
 
 import json
 import os
@@ -47,11 +49,12 @@ def get_config():
 """
 
 
-def _launch(config, workdir, num_processes, module="experiments.toy_mim"):
+def _launch(config, workdir, num_processes, module="experiments.toy_mim",
+            extra=(), returncode=0):
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=_REPO)
   env.pop("XLA_FLAGS", None)  # one CPU device per process
   command = [sys.executable, "-m", module,
-             f"--config={config}", f"--workdir={workdir}"]
+             f"--config={config}", f"--workdir={workdir}", *extra]
   if num_processes > 1:
     command += [f"--coordinator_address=localhost:{_free_port()}",
                 f"--num_processes={num_processes}"]
@@ -65,19 +68,26 @@ def _launch(config, workdir, num_processes, module="experiments.toy_mim"):
   ]
   for p in procs:
     _, err = p.communicate(timeout=900)
-    assert p.returncode == 0, err[-3000:]
+    assert p.returncode == returncode, err[-3000:]
 
 
 @pytest.mark.slow
 def test_two_processes_equal_one(tmp_path):
   config = tmp_path / "tiny_config.py"
   config.write_text(_CONFIG)
-  one, two = tmp_path / "one", tmp_path / "two"
+  one, two, mixed = tmp_path / "one", tmp_path / "two", tmp_path / "mixed"
   _launch(config, one, 1)
   _launch(config, two, 2)
-  results = [json.loads((d / "results.json").read_text()) for d in (one, two)]
+  # Stopped by the time budget after epoch 1 as 2 processes (both stop:
+  # process 0 decides for all), resumed and finished as 1 process.
+  _launch(config, mixed, 2, extra=["--time_budget=0.0001"], returncode=3)
+  assert not (mixed / "results.json").exists()
+  _launch(config, mixed, 1)
+  results = [json.loads((d / "results.json").read_text())
+             for d in (one, two, mixed)]
   assert results[1]["provenance"]["environment"]["process_count"] == 2
-  for a, b in zip(results[0]["runs"], results[1]["runs"]):
+  for a, b in zip(results[0]["runs"] * 2,
+                  results[1]["runs"] + results[2]["runs"]):
     assert a["metrics"].keys() == b["metrics"].keys()
     for key, value in a["metrics"].items():
       if isinstance(value, float):
@@ -86,10 +96,12 @@ def test_two_processes_equal_one(tmp_path):
   rundir = os.path.join("runs", "mim_h8_z2")
   lines = [
       [json.loads(l) for l in open(d / rundir / "metrics.jsonl")]
-      for d in (one, two)
+      for d in (one, two, mixed)
   ]
-  for a, b in zip(*lines):
+  assert len(lines[0]) == len(lines[1]) == len(lines[2]) == 2
+  for a, b, c in zip(*lines):
     np.testing.assert_allclose(b["val/loss"], a["val/loss"], rtol=1e-6)
+    np.testing.assert_allclose(c["val/loss"], a["val/loss"], rtol=1e-6)
   # One set of checkpoints, as a 1-process run writes.
   assert sorted(os.listdir(two / rundir / "checkpoints")) == sorted(
       os.listdir(one / rundir / "checkpoints"))
