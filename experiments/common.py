@@ -37,6 +37,15 @@ LEARNED_ANCHORS = {
 }
 
 
+def check_loss(name, where="config.loss"):
+  """One line for a loss name that is not in `objectives.LOSSES`."""
+  if name not in objectives.LOSSES:
+    raise mimjax.InputError(
+        f"unknown loss {name!r} in {where}; use one of: "
+        f"{objectives.loss_names()}"
+    )
+
+
 def latent_anchor(kind, latent_dim):
   """P(z) for MIM's decoder half: "standard_normal" (fixed N(0, I), the
   thesis's anchor) or a key of `LEARNED_ANCHORS`."""

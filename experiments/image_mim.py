@@ -50,7 +50,6 @@ from mimjax import plotting
 from mimjax import training
 # pylint: enable=wrong-import-position,wrong-import-order
 
-_LOSSES = ("mim", "amim", "vae")
 _KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn", "hvae": "mlp"}
 
 
@@ -88,8 +87,7 @@ def build_model(config, source):
 
 
 def make_loss_fn(config, model):
-  if config.loss not in _LOSSES:
-    raise mimjax.InputError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+  common.check_loss(config.loss)
   return objectives.make_loss_fn(
       model,
       loss=config.loss,

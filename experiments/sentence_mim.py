@@ -54,17 +54,19 @@ from mimjax import plotting
 from mimjax import training
 # pylint: enable=wrong-import-position,wrong-import-order
 
-_LOSSES = ("smim", "vae", "ae")
-
-
 def build_model(config, vocab_size):
   """The `SentenceVAE` of `config.model` in train mode."""
   return models.SentenceVAE(vocab_size=vocab_size, **config.model)
 
 
 def make_loss_fn(config, model):
-  if config.loss not in _LOSSES:
-    raise mimjax.InputError(f"unknown loss {config.loss!r}; use one of {_LOSSES}")
+  common.check_loss(config.loss)
+  if objectives.LOSSES[config.loss].symmetric:
+    raise mimjax.InputError(
+        f"loss {config.loss!r} samples whole sentences x ~ p(x|z) at every "
+        "step, which the sentence model does not do (the thesis trains "
+        "sentences on encoder samples: use 'smim', 'vae' or 'ae')"
+    )
   return objectives.make_loss_fn(model, loss=config.loss)
 
 

@@ -256,12 +256,8 @@ def run(config, workdir, *, overwrite=False):
 
 def _run_sweep(config, workdir):
   stages = {stage for loss in config.sweep.losses for stage in loss.split(">")}
-  unknown = stages - set(objectives.LOSSES)
-  if unknown:
-    raise mimjax.InputError(
-        f"unknown loss {sorted(unknown)[0]!r} in config.sweep.losses; use "
-        f"{objectives.LOSSES}"
-    )
+  for stage in sorted(stages):
+    common.check_loss(stage, where="config.sweep.losses")
   start = time.perf_counter()
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)

@@ -10,10 +10,6 @@ import jax.numpy as jnp
 from mimjax import distributions
 from mimjax import losses
 
-LOSSES = ("vae", "amim", "mim", "vae_h", "mim_h", "ce", "smim", "ae")
-_SYMMETRIC = ("mim", "mim_h", "ce")
-# Losses whose encoder "sample" is the posterior mean (a deterministic AE).
-_DETERMINISTIC = ("ae",)
 # Folded into the loss key for model-internal noise (dropout), so the keys of
 # the latent and decoder samples are the same as without it.
 _DROPOUT_STREAM = 7
@@ -261,32 +257,70 @@ def _check_anchor(latent_anchor):
     )
 
 
-def _per_example(loss, terms, beta):
-  """Dispatches a loss name to `mimjax.losses` on one half's terms."""
-  t = terms
-  if loss == "vae":
-    return losses.neg_elbo(
-        t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, beta=beta
-    )
-  if loss in ("mim", "amim"):
-    return losses.mim(
-        t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x, beta=beta
-    )
-  if loss == "vae_h":
-    return losses.vae_plus_entropy(
-        t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, t.log_q_x, beta=beta
-    )
-  if loss == "mim_h":
-    return losses.mim_minus_entropy(
-        t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x, beta=beta
-    )
-  if loss == "ce":
-    return losses.cross_entropy(t.log_p_joint, t.log_q_joint)
-  if loss == "smim":
-    return losses.sentence_mim(t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z)
-  if loss == "ae":
-    return -t.log_p_x_given_z
-  raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """A named loss of the registry `LOSSES`.
+
+  Attributes:
+    per_example: `per_example(terms, beta) -> [B]`, the loss of each sample
+      of one half (`LatentTerms`), from `mimjax.losses`.
+    symmetric: also draws the decoder half z ~ P(z), x ~ p(x|z) (the mixture
+      M_S of Alg. 1, 3); else encoder samples only, M_S^q = P(x) q(z|x).
+    deterministic: the encoder "sample" is the posterior mean E[z|x].
+    summary: one line for error messages and `--help`.
+  """
+
+  per_example: Callable[[LatentTerms, Any], jax.Array]
+  summary: str
+  symmetric: bool = False
+  deterministic: bool = False
+
+
+def _mim(t, beta):
+  return losses.mim(
+      t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x, beta=beta
+  )
+
+
+# Every loss `make_loss_fn` knows, by the name configs use.
+LOSSES = {
+    "vae": Objective(
+        lambda t, beta: losses.neg_elbo(
+            t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, beta=beta),
+        "negative ELBO on encoder samples (VAE)"),
+    "amim": Objective(
+        _mim, "MIM loss on encoder samples only (A-MIM, Sec. 3.4)"),
+    "mim": Objective(
+        _mim, "MIM loss on the mixture of encoder and decoder samples",
+        symmetric=True),
+    "vae_h": Objective(
+        lambda t, beta: losses.vae_plus_entropy(
+            t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z, t.log_q_x,
+            beta=beta),
+        "VAE + H: negative ELBO plus the joint entropy (Sec. 5.3.2)"),
+    "mim_h": Objective(
+        lambda t, beta: losses.mim_minus_entropy(
+            t.log_p_x_given_z, t.log_p_z, t.log_q_z_given_x, t.log_q_x,
+            beta=beta),
+        "MIM - H: MIM without its entropy term (Sec. 5.3.2)", symmetric=True),
+    "ce": Objective(
+        lambda t, beta: losses.cross_entropy(t.log_p_joint, t.log_q_joint),
+        "symmetric cross-entropy L_CE on the mixture (App. B)",
+        symmetric=True),
+    "smim": Objective(
+        lambda t, beta: losses.sentence_mim(
+            t.log_p_x_given_z, t.log_q_z_given_x, t.log_p_z),
+        "sentenceMIM on encoder samples (Alg. 4)"),
+    "ae": Objective(
+        lambda t, beta: -t.log_p_x_given_z,
+        "deterministic auto-encoder -log p(x|E[z|x]) (ch. 7 baseline)",
+        deterministic=True),
+}
+
+
+def loss_names():
+  """`name: summary` lines of `LOSSES`, for messages."""
+  return "; ".join(f"{k} ({v.summary})" for k, v in LOSSES.items())
 
 
 def _summaries(prefix, terms, per_example, consistency=True):
@@ -316,7 +350,7 @@ def make_loss_fn(
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
 
-  Sampling schemes:
+  Sampling schemes (`LOSSES[loss].symmetric` / `.deterministic`):
     * "vae", "amim", "vae_h", "smim": encoder samples only,
       M_S^q = P(x) q(z|x); "smim" is the sentenceMIM loss of Alg. 4 with the
       model's p(z) taken as the anchor P(z);
@@ -332,7 +366,7 @@ def make_loss_fn(
 
   Args:
     model: a `LatentVariableModel`-like Flax module.
-    loss: one of `LOSSES`.
+    loss: a key of `LOSSES`.
     latent_anchor: P(z) for decoder samples (needed by symmetric losses):
       a fixed distribution (the thesis: anchors are "fixed and not
       learned", Sec. 3.2), or the model's learned p(z) as `MODEL_PRIOR`
@@ -367,8 +401,9 @@ def make_loss_fn(
     holds "collections": the updated `{"batch_stats": ...}`.
   """
   if loss not in LOSSES:
-    raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
-  symmetric = loss in _SYMMETRIC
+    raise ValueError(f"unknown loss {loss!r}; use one of {tuple(LOSSES)}")
+  objective = LOSSES[loss]
+  symmetric = objective.symmetric
   if symmetric and latent_anchor is None:
     raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
   _check_anchor(latent_anchor)
@@ -380,9 +415,9 @@ def make_loss_fn(
     prior = m.latent_prior()
     k_enc, k_dec = jax.random.split(key)
     enc, _, _ = _encoder_half(
-        m, x, k_enc, prior, use_mean=loss in _DETERMINISTIC
+        m, x, k_enc, prior, use_mean=objective.deterministic
     )
-    enc_loss = _per_example(loss, enc, beta)
+    enc_loss = objective.per_example(enc, beta)
     aux = _summaries(
         "enc", enc, enc_loss, consistency=m.data_prior() is not None
     )
@@ -398,7 +433,7 @@ def make_loss_fn(
           m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
           decoder_estimator, decoder_samples,
       )
-      dec_per_example = _per_example(loss, dec, beta)
+      dec_per_example = objective.per_example(dec, beta)
       baseline = _decoder_baseline(
           decoder_estimator, dec_per_example, decoder_samples
       )

@@ -96,7 +96,8 @@ def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
 @pytest.mark.parametrize(
     "field,value,error,message",
     [
-        ("loss", "mim", ValueError, "unknown loss"),
+        ("loss", "mim", ValueError, "samples whole sentences"),
+        ("loss", "elbo", ValueError, "unknown loss 'elbo'.*smim"),
         ("data.name", "imdb", ValueError, "imdb"),
         ("data.bucket_widths", (16, 8), ValueError, "bucket_widths"),
         ("data.dir", "/nowhere", FileNotFoundError, "config.data.dir"),
