@@ -51,7 +51,7 @@ def checks(data_dir, workdir):
                    run("sentence")],
       "tzk": ["experiments.tzk", "--config=configs/tzk_mnist.py:quick", data,
               "--config.data.num_validation=200", run("tzk")],
-      "image_step": ["benchmarks.image_step", "--priors=standard,vamp",
+      "image_step": ["benchmarks.image_step", "--priors=standard_normal,vamp",
                      "--losses=vae,mim"],
       "is_nll": ["benchmarks.is_nll", "--prior=vamp", "--images=4"],
       "sentence_step": ["benchmarks.sentence_step", "--losses=smim",

@@ -5,7 +5,7 @@ the objective + AdamNormGrad) on a fixed binary batch: compile time, then the
 best of `--repeats` timings of `--steps` steps, as images/second. Also reports
 each objective's step time relative to the VAE's. Usage:
 
-  python -m benchmarks.image_step --priors=standard,vamp --losses=vae,amim,mim \
+  python -m benchmarks.image_step --priors=standard_normal,vamp --losses=vae,amim,mim \
       [--network=mlp --decoder_estimator=rloo --decoder_samples=2]
 """
 
@@ -23,7 +23,7 @@ from mimjax import models
 from mimjax import objectives
 from mimjax import training
 
-_PRIORS = flags.DEFINE_list("priors", ["standard", "vamp"], "p(z2) kinds.")
+_PRIORS = flags.DEFINE_list("priors", ["standard_normal", "vamp"], "p(z2) kinds.")
 _LOSSES = flags.DEFINE_list("losses", ["vae", "amim", "mim"], "Objectives.")
 _BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
 _K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")

@@ -19,7 +19,7 @@ import numpy as np
 from mimjax import models
 from mimjax.evaluation import _latent
 
-_PRIOR = flags.DEFINE_enum("prior", "vamp", ["vamp", "standard"], "p(z2).")
+_PRIOR = flags.DEFINE_enum("prior", "vamp", ["vamp", "standard_normal"], "p(z2).")
 _SAMPLES = flags.DEFINE_integer("samples", 5000, "Importance samples S.")
 _CHUNK = flags.DEFINE_integer("chunk", 100, "Samples per vmapped chunk.")
 _BATCH = flags.DEFINE_integer("batch", 2, "Images per call.")

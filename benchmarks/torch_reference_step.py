@@ -14,7 +14,7 @@ chunks per image). It is the yardstick for `benchmarks/image_step.py` and
 `benchmarks/is_nll.py`; PyTorch is not a mimjax dependency:
 
   pip install torch   # CPU build
-  python -m benchmarks.torch_reference_step --priors=standard,vamp [--network=mlp]
+  python -m benchmarks.torch_reference_step --priors=standard_normal,vamp [--network=mlp]
 """
 
 import math
@@ -24,7 +24,7 @@ import time
 from absl import app
 from absl import flags
 
-_PRIORS = flags.DEFINE_list("priors", ["standard", "vamp"], "p(z2) kinds.")
+_PRIORS = flags.DEFINE_list("priors", ["standard_normal", "vamp"], "p(z2) kinds.")
 _BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
 _K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up).")

@@ -13,4 +13,4 @@ from configs import image_common
 
 
 def get_config(arg=""):
-  return image_common.hvae("fashion_mnist", "standard", loss="mim", arg=arg)
+  return image_common.hvae("fashion_mnist", "standard_normal", loss="mim", arg=arg)

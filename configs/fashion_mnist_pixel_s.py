@@ -11,5 +11,5 @@ from configs import image_common
 
 def get_config(arg=""):
   return image_common.base(
-      "fashion_mnist", "standard", kind="pixel_hvae", loss="amim", arg=arg
+      "fashion_mnist", "standard_normal", kind="pixel_hvae", loss="amim", arg=arg
   )

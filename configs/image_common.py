@@ -88,7 +88,7 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
           kind=kind,
           # (d1, d2): sizes of z1 and z2.
           latent_dims=(40, 40),
-          # "vamp" (K pseudo-inputs) or "standard" (N(0, I)) for p(z2).
+          # "vamp" (K pseudo-inputs) or "standard_normal" (N(0, I)) for p(z2).
           prior=prior,
           num_pseudo_inputs=500,
           # Pseudo-inputs start as the first K training images + N(0, 0.01^2).

@@ -11,5 +11,5 @@ from configs import image_common
 
 def get_config(arg=""):
   return image_common.base(
-      "mnist", "standard", kind="pixel_hvae", loss="amim", arg=arg
+      "mnist", "standard_normal", kind="pixel_hvae", loss="amim", arg=arg
   )

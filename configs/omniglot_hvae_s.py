@@ -13,4 +13,4 @@ from configs import image_common
 
 
 def get_config(arg=""):
-  return image_common.hvae("omniglot", "standard", loss="mim", arg=arg)
+  return image_common.hvae("omniglot", "standard_normal", loss="mim", arg=arg)

@@ -10,4 +10,4 @@ from configs import image_common
 
 
 def get_config(arg=""):
-  return image_common.base("omniglot", "standard", loss="mim", arg=arg)
+  return image_common.base("omniglot", "standard_normal", loss="mim", arg=arg)

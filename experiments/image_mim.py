@@ -65,8 +65,15 @@ def build_model(config, source):
         "sequential PixelCNN passes; use loss 'amim' or 'vae' for "
         "pixel_hvae (as the thesis does)"
     )
-  if cfg.prior not in ("vamp", "standard"):
-    raise mimjax.InputError(f"unknown model.prior {cfg.prior!r}; use 'vamp', 'standard'")
+  if cfg.prior == "standard":
+    raise mimjax.InputError(
+        "model.prior 'standard' is now 'standard_normal' (the name every "
+        "chapter uses)"
+    )
+  if cfg.prior not in ("vamp", "standard_normal"):
+    raise mimjax.InputError(
+        f"unknown model.prior {cfg.prior!r}; use 'vamp' or 'standard_normal'"
+    )
   k = cfg.num_pseudo_inputs if cfg.prior == "vamp" else 0
   init = None
   if k and cfg.pseudo_input_init == "data":

@@ -100,6 +100,7 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
     [
         ("loss", "elbo", "unknown loss"),
         ("model.prior", "gmm", "unknown model.prior"),
+        ("model.prior", "standard", "now 'standard_normal'"),
         ("data.name", "cifar10", "cifar10"),
         ("latent_anchor.kind", "prior", "unknown config.latent_anchor.kind"),
         ("eval.split", "train", "unknown config.eval.split"),
