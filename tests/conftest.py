@@ -1,6 +1,7 @@
 """Test setup: 4 simulated CPU devices for the data-parallel tests, a
 TensorBoard event reader (`tb_scalars`), a folder snapshot (`snapshot`) and
-a read-only file system (`read_only`).
+a read-only file system (`read_only`) and a small synthetic MNIST file
+(`synthetic_mnist_dir`).
 
 The flag must be set before JAX creates its CPU backend, i.e. before any test
 module touches a device; conftest.py is imported first.
@@ -11,6 +12,7 @@ import os
 import struct
 
 import jax
+import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
@@ -71,3 +73,23 @@ def read_only(monkeypatch):
     return real_open(path, mode, *args, **kwargs)
 
   monkeypatch.setattr("builtins.open", read_only_open)
+
+
+@pytest.fixture(scope="session")
+def synthetic_mnist_dir(tmp_path_factory):
+  """A folder holding `mnist.npz` with 260 training and 100 test images:
+  ten "classes" of horizontal bars, so codes can carry label information."""
+  folder = tmp_path_factory.mktemp("synthetic_mnist")
+  rng = np.random.RandomState(0)
+
+  def images(n):
+    labels = rng.randint(0, 10, n)
+    x = np.zeros((n, 28, 28), np.uint8)
+    for i, y in enumerate(labels):
+      x[i, 2 * y : 2 * y + 8, 4:24] = 255
+    return x, labels.astype(np.int64)
+
+  (x_train, y_train), (x_test, y_test) = images(260), images(100)
+  np.savez(folder / "mnist.npz", x_train=x_train, y_train=y_train,
+           x_test=x_test, y_test=y_test)
+  return str(folder)

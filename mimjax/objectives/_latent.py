@@ -267,7 +267,7 @@ class Objective:
     symmetric: also draws the decoder half z ~ P(z), x ~ p(x|z) (the mixture
       M_S of Alg. 1, 3); else encoder samples only, M_S^q = P(x) q(z|x).
     deterministic: the encoder "sample" is the posterior mean E[z|x].
-    summary: one line for error messages and `--help`.
+    summary: one line for error messages (`loss_names`).
   """
 
   per_example: Callable[[LatentTerms, Any], jax.Array]

@@ -24,11 +24,11 @@ from mimjax.training._optim import learning_rate_schedule
 from mimjax.training._optim import make_optimizer
 from mimjax.training._optim import normalize_by_leaf_norm
 from mimjax.training._state import TrainState
+from mimjax.training._state import init_state
+from mimjax.training._state import selected_params
 from mimjax.training._step import keep_if
 from mimjax.training._step import train_step
 from mimjax.training._step import validation_loss
-from mimjax.training._state import init_state
-from mimjax.training._state import selected_params
 from mimjax.training._stopping import CollapseRule
 from mimjax.training._stopping import StoppingRule
 from mimjax.training._stopping import collapse_alarms
@@ -70,9 +70,9 @@ __all__ = (
     "data_sharding",
     "environment",
     "init_state",
-    "keep_if",
     "initial_collapse_state",
     "initial_stopping_state",
+    "keep_if",
     "learning_rate_schedule",
     "make_epoch_fn",
     "make_mesh",

@@ -6,6 +6,7 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from mimjax import losses
 from mimjax.training import _mesh
 from mimjax.training import _step

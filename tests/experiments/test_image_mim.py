@@ -15,21 +15,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  folder = tmp_path_factory.mktemp("data")
-  rng = np.random.RandomState(0)
-  # Ten "classes" of blobs so the codes carry some label information.
-  def images(n):
-    labels = rng.randint(0, 10, n)
-    x = np.zeros((n, 28, 28), np.uint8)
-    for i, y in enumerate(labels):
-      x[i, 2 * y : 2 * y + 8, 4:24] = 255
-    return x, labels.astype(np.int64)
-  x_train, y_train = images(260)
-  x_test, y_test = images(100)
-  np.savez(folder / "mnist.npz", x_train=x_train, y_train=y_train,
-           x_test=x_test, y_test=y_test)
-  return str(folder)
+def data_dir(synthetic_mnist_dir):
+  return synthetic_mnist_dir
 
 
 def _quick(data_dir, loss):

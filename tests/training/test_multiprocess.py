@@ -108,24 +108,13 @@ def test_two_processes_equal_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_on_an_image_config(tmp_path):
+def test_two_processes_equal_one_on_an_image_config(tmp_path,
+                                                   synthetic_mnist_dir):
   """The dense HVAE's :quick config (VampPrior, MIM with RLOO) on a small
   synthetic MNIST file: training, IS-NLL and k-NN evaluation as 2
   processes equal 1 process."""
-  rng = np.random.RandomState(0)
-
-  def images(n):
-    labels = rng.randint(0, 10, n)
-    x = np.zeros((n, 28, 28), np.uint8)
-    for i, y in enumerate(labels):
-      x[i, 2 * y : 2 * y + 8, 4:24] = 255
-    return x, labels.astype(np.int64)
-
-  (x_train, y_train), (x_test, y_test) = images(260), images(100)
-  np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train,
-           x_test=x_test, y_test=y_test)
   config = tmp_path / "image_config.py"
-  config.write_text(_IMAGE_CONFIG.format(data_dir=str(tmp_path)))
+  config.write_text(_IMAGE_CONFIG.format(data_dir=synthetic_mnist_dir))
   one, two = tmp_path / "one", tmp_path / "two"
   _launch(config, one, 1, module="experiments.image_mim")
   _launch(config, two, 2, module="experiments.image_mim")
