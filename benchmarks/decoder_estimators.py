@@ -4,11 +4,15 @@ Trains `--config` (an image config; MIM) once per estimator of
 `--estimators` (`rloo:K` = decoder_estimator "rloo" with K decoder samples)
 plus, with `--vae`, the VAE, all from the same seed and data order, for
 `--epochs` epochs at beta = 1, each in `<workdir>/<name>` (finished runs are
-read back, killed ones resume). Then writes to `--workdir`:
+read back, killed ones resume). Every metric is computed on the *validation*
+split (`config.eval.split = "validation"`): the default estimator is chosen
+from these numbers, so the test set never takes part. Then writes to
+`--workdir`:
 
-  summary.md     test metrics per estimator (IS-NLL with --nll_samples on
-                 --nll_examples test images, ELBO, 5-NN, recon, active
-                 units, posterior std, training seconds);
+  summary.md     validation metrics per estimator (IS-NLL with
+                 --nll_samples on --nll_examples validation images, ELBO,
+                 5-NN, recon, active units, posterior std, training
+                 seconds);
   val_loss.png   validation-loss curves. The unbiased estimators share one
                  objective, so their curves compare; "mean" evaluates the
                  loss at mean images, a different quantity.
@@ -34,7 +38,9 @@ _ESTIMATORS = flags.DEFINE_list(
 _VAE = flags.DEFINE_bool("vae", True, "Also train the VAE (a yardstick).")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs per run.")
 _NLL_SAMPLES = flags.DEFINE_integer("nll_samples", 100, "IS-NLL samples S.")
-_NLL_EXAMPLES = flags.DEFINE_integer("nll_examples", 1000, "IS-NLL images.")
+_NLL_EXAMPLES = flags.DEFINE_integer(
+    "nll_examples", 1000, "Validation images of the IS-NLL."
+)
 _TRAIN_FEATURES = flags.DEFINE_integer(
     "train_features", 10000, "Training codes that fit the k-NN classifier."
 )
@@ -46,7 +52,7 @@ def _run_config(base, estimator):
   config = copy.deepcopy(base)
   config.train.update(max_epochs=_EPOCHS.value, beta_warmup_epochs=1,
                       patience=_EPOCHS.value)
-  config.eval.update(nll_samples=_NLL_SAMPLES.value,
+  config.eval.update(split="validation", nll_samples=_NLL_SAMPLES.value,
                      num_nll_examples=_NLL_EXAMPLES.value,
                      num_train_features=_TRAIN_FEATURES.value)
   if estimator == "vae":
@@ -66,7 +72,8 @@ def main(argv):
   image_variants.run_variants(
       {r.replace(":", ""): _run_config(common.CONFIG.value, r) for r in runs},
       root, columns=_COLUMNS,
-      header=f"{_EPOCHS.value} epochs at beta = 1, one seed per row.",
+      header=(f"{_EPOCHS.value} epochs at beta = 1, one seed per row; every "
+              "metric on the validation split."),
   )
 
 
