@@ -37,11 +37,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = common.CONFIG.value
   source = data.make_image_source(
-      config.data, batch_size=config.train.batch_size
+      **config.data, batch_size=config.train.batch_size
   )
   model = image_mim.build_model(config, source)
   params = model.init(
-      jax.random.key(config.seed), jnp.asarray(source.test["x"][:2])
+      jax.random.key(config.seed), jnp.asarray(source.validation["x"][:2])
   )
   terms = jax.jit(
       lambda key: objectives.decoder_terms(

@@ -74,7 +74,7 @@ def _toy_model(config, source, run_name):
 
 def _validation_noise(config, source, model, loss_fn, rundir):
   """`[S, keys]` validation losses of the final parameters."""
-  optimizer = training.make_optimizer(config.optim, source.steps_per_epoch)
+  optimizer = common.optimizer(config, source.steps_per_epoch)
   like = training.init_state(
       model, optimizer, jnp.zeros((8, *source.x_shape)), seed=config.seed,
       num_seeds=config.num_seeds,
@@ -113,7 +113,7 @@ def main(argv):
   config = common.CONFIG.value
   make_source = (data.make_image_source if _CHAPTER.value == "image"
                  else data.make_source)
-  source = make_source(config.data, batch_size=config.train.batch_size)
+  source = make_source(**config.data, batch_size=config.train.batch_size)
   tc = config.train
   rules = {
       "authors": training.StoppingRule(patience=3),

@@ -1,6 +1,7 @@
 r"""Signal-to-noise ratio of MIM's gradient, per estimator and parameter group.
 
-On one fixed batch of `--batch` binarised test images, draws `--keys`
+On one fixed batch of `--batch` binarised validation images (the
+estimator is chosen from this, so never test images), draws `--keys`
 gradients of the symmetric MIM loss (beta = 1) for each decoder-half
 estimator of `objectives.make_loss_fn` and prints one JSON line per
 (model, estimator, parameter group):
@@ -52,7 +53,9 @@ _KEYS = flags.DEFINE_integer("keys", 256, "Gradient estimates per estimator.")
 _REFERENCE_KEYS = flags.DEFINE_integer(
     "reference_keys", 4096, "Estimates averaged into the reference gradient."
 )
-_BATCH = flags.DEFINE_integer("batch", 32, "Fixed test images per estimate.")
+_BATCH = flags.DEFINE_integer(
+    "batch", 32, "Fixed validation images per estimate."
+)
 _GROUPS = {
     "encoder": ("posterior_top", "posterior_bottom"),
     "decoder": ("decoder",),
@@ -136,10 +139,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = common.CONFIG.value
   source = data.make_image_source(
-      config.data, batch_size=config.train.batch_size
+      **config.data, batch_size=config.train.batch_size
   )
   model = image_mim.build_model(config, source)
-  x = jnp.asarray(source.test["x"][: _BATCH.value], jnp.float32)
+  x = jnp.asarray(source.validation["x"][: _BATCH.value], jnp.float32)
   stage = "init"
   if common.WORKDIR.value:
     _, model, params, _ = common.train_single_model(

@@ -15,7 +15,6 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from mimjax import distributions
@@ -60,11 +59,7 @@ def time_step(prior, loss):
       decoder_samples=_DECODER_SAMPLES.value,
   )
   optimizer = training.make_optimizer(
-      ml_collections.ConfigDict(dict(
-          name="adam_norm_grad", learning_rate=5e-4, schedule="constant",
-          warmup_epochs=0,
-      )),
-      steps_per_epoch=1,
+      name="adam_norm_grad", learning_rate=5e-4, steps_per_epoch=1
   )
 
   def step(params, opt_state, key):

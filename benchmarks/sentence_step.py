@@ -16,7 +16,6 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
@@ -66,11 +65,8 @@ def time_train(loss, latent_dim, x):
   model = models.SentenceVAE(vocab_size=_VOCAB.value, latent_dim=latent_dim)
   loss_fn = objectives.make_loss_fn(model, loss=loss)
   optimizer = training.make_optimizer(
-      ml_collections.ConfigDict(dict(
-          name="adam", learning_rate=1e-3, schedule="constant",
-          warmup_epochs=0, clip_global_norm=0.25,
-      )),
-      steps_per_epoch=1,
+      name="adam", learning_rate=1e-3, steps_per_epoch=1,
+      clip_global_norm=0.25,
   )
 
   def step(state, key):

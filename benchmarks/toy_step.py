@@ -12,7 +12,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import ml_collections
 
 from mimjax import data
 from mimjax import distributions
@@ -40,10 +39,9 @@ def _time_loss(loss):
   loss_fn = objectives.make_loss_fn(
       model, loss=loss, latent_anchor=distributions.standard_normal(2)
   )
-  optim = ml_collections.ConfigDict(
-      dict(name="adam", learning_rate=1e-3, schedule="constant", warmup_epochs=0)
+  optimizer = training.make_optimizer(
+      name="adam", learning_rate=1e-3, steps_per_epoch=source.steps_per_epoch
   )
-  optimizer = training.make_optimizer(optim, source.steps_per_epoch)
   mesh = training.make_mesh()
   state = training.init_state(
       model,

@@ -191,6 +191,46 @@ def finished_workflow(workdir, config, *, overwrite=False):
   return results
 
 
+# `config.train` fields that an experiment reads itself, not `train` (TzK's
+# conditional phase cap and data-dependent-init batch).
+_EXPERIMENT_TRAIN_FIELDS = ("conditional_max_epochs", "init_batch")
+
+
+def optimizer(config, steps_per_epoch):
+  """`training.make_optimizer` of the config's `optim` section."""
+  return training.make_optimizer(
+      **config.optim, steps_per_epoch=steps_per_epoch
+  )
+
+
+def train(config, **kwargs):
+  """`training.train` with the settings, optimiser, seeds and collapse rule
+  of `config` (`train`, `optim`, `seed`, `num_seeds` and, when `kwargs`
+  has a `monitor_fn`, `monitor`).
+
+  Args:
+    config: the experiment's ConfigDict.
+    **kwargs: the other arguments of `training.train` (`model`, `loss_fn`,
+      `source`, `workdir`, `mesh`, ...).
+
+  Returns:
+    The final `TrainState`.
+  """
+  settings = training.TrainSettings(**{
+      k: v for k, v in config.train.items()
+      if k not in _EXPERIMENT_TRAIN_FIELDS
+  })
+  if kwargs.get("monitor_fn") is not None:
+    kwargs["collapse_rule"] = training.CollapseRule(**config.monitor)
+  return training.train(
+      settings=settings,
+      optimizer=optimizer(config, kwargs["source"].steps_per_epoch),
+      seed=config.seed,
+      num_seeds=config.num_seeds,
+      **kwargs,
+  )
+
+
 def train_single_model(config, workdir, *, model, make_loss_fn, source):
   """Trains `model` (train mode) on all devices; validates it in eval mode.
 
@@ -211,12 +251,12 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)
   eval_model = model.clone(train=False)  # dropout off, BatchNorm averages
-  state = training.train(
+  state = train(
+      config,
       model=model,
       loss_fn=make_loss_fn(config, model),
       eval_loss_fn=make_loss_fn(config, eval_model),
       source=source,
-      config=config,
       workdir=workdir,
       mesh=mesh,
       monitor_fn=evaluation.make_monitor_fn(eval_model),

@@ -198,7 +198,7 @@ def run(config, workdir, *, overwrite=False):
 def _train_and_evaluate(config, workdir):
   start = time.perf_counter()
   source = data.make_image_source(
-      config.data, batch_size=config.train.batch_size
+      **config.data, batch_size=config.train.batch_size
   )
   test = evaluation_split(config, source)
   state, eval_model, params, train_time = common.train_single_model(

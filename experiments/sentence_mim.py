@@ -75,7 +75,7 @@ def load_source(config, workdir):
   vocab_path = os.path.join(workdir, "vocab.txt")
   vocab = data.Vocabulary.load(vocab_path) if os.path.exists(vocab_path) else None
   source = data.make_text_source(
-      config.data, batch_size=config.train.batch_size, vocab=vocab
+      **config.data, batch_size=config.train.batch_size, vocab=vocab
   )
   if vocab is None and jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)

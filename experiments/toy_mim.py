@@ -88,13 +88,13 @@ def _train_stages(config, source, loss, model, anchor, rundir, mesh):
   stages = loss.split(">")
   for i, stage in enumerate(stages):
     stage_dir = rundir if i == len(stages) - 1 else f"{rundir}/stage_{stage}"
-    state = training.train(
+    state = common.train(
+        config,
         model=model,
         loss_fn=objectives.make_loss_fn(
             model, loss=stage, latent_anchor=anchor
         ),
         source=source,
-        config=config,
         workdir=stage_dir,
         mesh=mesh,
         init_params=init_params,
@@ -261,7 +261,7 @@ def _run_sweep(config, workdir):
   start = time.perf_counter()
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)
-  source = data.make_source(config.data, batch_size=config.train.batch_size)
+  source = data.make_source(**config.data, batch_size=config.train.batch_size)
   runs, points = [], []
   for loss in config.sweep.losses:
     for hidden in config.sweep.hidden:

@@ -106,8 +106,8 @@ def load_flow_params(config, flow_workdir):
         f"--workdir={flow_workdir}"
     )
   model = build_model(config, ())
-  optimizer = training.make_optimizer(
-      config.optim, finished["budget"]["steps_per_epoch"]
+  optimizer = common.optimizer(
+      config, finished["budget"]["steps_per_epoch"]
   )
   template = training.init_state(
       model, optimizer, jnp.zeros((1, *model.event_shape)), seed=config.seed,
@@ -228,18 +228,18 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
   if finished is not None:
     return finished
   start = time.perf_counter()
-  source = data.make_flow_source(phase.data,
+  source = data.make_flow_source(**phase.data,
                                  batch_size=phase.train.batch_size)
   model = build_model(phase, source.knowledge_names)
   mesh = training.make_mesh()
   training.check_divisible(phase.train.batch_size, mesh)
-  state = training.train(
+  state = common.train(
+      phase,
       model=model,
       loss_fn=objectives.make_tzk_loss_fn(
           model, sampling=phase.sampling, train_flow=train_flow
       ),
       source=source,
-      config=phase,
       workdir=workdir,
       mesh=mesh,
       init_params=_initial_params(phase, model, source, flow_params),
@@ -304,7 +304,7 @@ def _run_workflow(config, workdir):
         train_flow=False, max_epochs=tc.conditional_max_epochs,
     )
   # Check the knowledge types on the data before the flow phase trains.
-  data.make_flow_source(config.data, batch_size=tc.batch_size)
+  data.make_flow_source(**config.data, batch_size=tc.batch_size)
   flow_dir = os.path.join(workdir, "flow")
   flow = run_phase(config, flow_dir, with_knowledge=False, flow_params=None,
                    train_flow=True, max_epochs=tc.max_epochs)

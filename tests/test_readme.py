@@ -1,4 +1,4 @@
-"""The README's library example runs and trains."""
+"""The README's library examples run and train."""
 
 import os
 import re
@@ -36,3 +36,20 @@ def test_readme_example_trains():
     params, opt_state, loss = step(params, opt_state, jax.random.key(i))
     first = loss if first is None else first
   assert np.isfinite(loss) and loss < first - 0.5
+
+
+def test_readme_engine_example_trains(tmp_path, monkeypatch):
+  with open(_README) as f:
+    blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+  # A shorter run of the same call, in a temporary folder.
+  code = blocks[1].replace("max_epochs=20", "max_epochs=2")
+  assert code != blocks[1]
+  monkeypatch.chdir(tmp_path)
+  namespace = {}
+  exec(code, namespace)  # pylint: disable=exec-used
+  state, best = namespace["state"], namespace["best"]
+  assert int(state.epoch) == 2
+  assert (tmp_path / "workdirs" / "my_mim" / "metrics.jsonl").exists()
+  leaves = jax.tree.leaves(best)
+  assert leaves and all(leaf.shape[0] == 3 for leaf in leaves)
+  assert all(np.all(np.isfinite(leaf)) for leaf in leaves)

@@ -420,8 +420,25 @@ class FlowImageSource(_sources.ArraySource):
     return self._split("test")
 
 
-def make_flow_source(data_config, *, batch_size):
-  """Builds a `FlowImageSource` from a `config.data` section.
+def make_flow_source(
+    *,
+    datasets,
+    batch_size,
+    dir="",  # pylint: disable=redefined-builtin
+    loader="auto",
+    tfds_data_dir=None,
+    channels=1,
+    knowledge=("auto",),
+    per_class=False,
+    num_validation=_DEFAULT_VALIDATION,
+    max_train=0,
+    max_validation=0,
+    max_test=0,
+    epoch_steps=0,
+    train_filter="",
+):
+  """Builds a `FlowImageSource`; the keywords are the fields of a flow
+  config's `data` section (`make_flow_source(**config.data, ...)`).
 
   Each dataset is loaded (`load_flow_dataset`) and split on its own: the last
   min(`num_validation`, 20% of its training split) training images validate,
@@ -433,24 +450,22 @@ def make_flow_source(data_config, *, batch_size):
   position.
 
   Args:
-    data_config: ConfigDict with
-      `datasets`: tuple of names in `FLOW_DATASETS`, e.g. ("mnist",) or
-        ("mnist", "fashion_mnist").
-      `dir`, `loader`, `tfds_data_dir`, `channels` (1 or 3): as
-        `load_flow_dataset`.
-      `knowledge`: tuple of knowledge types (see `knowledge_matrix`; () for
-        none), or ("auto",) (the default) for `knowledge_in_data` of the
-        training split with `per_class` (bool, default False).
-      `num_validation`: held-out training images per dataset (default 10000,
-        capped as above).
-      optional `max_train` / `max_validation` / `max_test`: keep the first so
-        many images of each dataset's split (0 keeps all), for CPU budgets.
-      optional `epoch_steps`: steps per "epoch" (0: one pass).
-      optional `train_filter`: a knowledge type, or "" (default) for none; if
-        set, only training and validation images with e = 1 for it are kept
-        (e.g. "mnist:3" for a flow trained on MNIST 3s only). The test split
-        is not filtered.
+    datasets: tuple of names in `FLOW_DATASETS`, e.g. ("mnist",) or
+      ("mnist", "fashion_mnist").
     batch_size: training batch size.
+    dir, loader, tfds_data_dir, channels (1 or 3): as `load_flow_dataset`.
+    knowledge: tuple of knowledge types (see `knowledge_matrix`; () for
+      none), or ("auto",) for `knowledge_in_data` of the training split with
+      `per_class`.
+    per_class: see `knowledge`.
+    num_validation: held-out training images per dataset (None: 10000;
+      capped as above).
+    max_train, max_validation, max_test: keep the first so many images of
+      each dataset's split (0 keeps all), for CPU budgets.
+    epoch_steps: steps per "epoch" (0: one pass).
+    train_filter: a knowledge type, or "" for none; if set, only training
+      and validation images with e = 1 for it are kept (e.g. "mnist:3" for
+      a flow trained on MNIST 3s only). The test split is not filtered.
 
   Returns:
     A `FlowImageSource`.
@@ -462,8 +477,7 @@ def make_flow_source(data_config, *, batch_size):
       nothing, or fewer training images than `batch_size`; names the files.
     MissingInputError: the files are missing.
   """
-  cfg = data_config
-  datasets = tuple(cfg.datasets)
+  datasets = tuple(datasets)
   unknown = [name for name in datasets if name not in FLOW_DATASETS]
   if not datasets or unknown or len(set(datasets)) != len(datasets):
     raise InputError(
@@ -471,28 +485,27 @@ def make_flow_source(data_config, *, batch_size):
         f"{', '.join(FLOW_DATASETS)}"
         + (f"; unknown: {', '.join(map(repr, unknown))}" if unknown else "")
     )
-  num_validation = cfg.get("num_validation", _DEFAULT_VALIDATION)
   if num_validation is None:
     num_validation = _DEFAULT_VALIDATION
   if num_validation < 1:
     raise InputError(
         f"config.data.num_validation={num_validation} must be positive"
     )
-  train_filter = cfg.get("train_filter", "") or ""
+  train_filter = train_filter or ""
   limits = {
-      "train": cfg.get("max_train", 0) or 0,
-      "val": cfg.get("max_validation", 0) or 0,
-      "test": cfg.get("max_test", 0) or 0,
+      "train": max_train or 0,
+      "val": max_validation or 0,
+      "test": max_test or 0,
   }
   parts = {"train": [], "val": [], "test": []}  # (x, y, dataset id) each.
   wheres = []
   for i, name in enumerate(datasets):
     arrays, where = read_flow_dataset(
         name,
-        directory=cfg.get("dir", "") or "",
-        loader=cfg.get("loader", "auto") or "auto",
-        tfds_data_dir=cfg.get("tfds_data_dir", None) or None,
-        channels=cfg.get("channels", 1),
+        directory=dir or "",
+        loader=loader or "auto",
+        tfds_data_dir=tfds_data_dir or None,
+        channels=channels,
     )
     wheres.append(where)
     x_all, y_all = arrays["x_train"], arrays["y_train"]
@@ -532,7 +545,7 @@ def make_flow_source(data_config, *, batch_size):
   _sources.check_split_sizes(
       {"train": (len(merged["train"][0]), where, fix)}, batch_size=batch_size
   )
-  knowledge = tuple(cfg.get("knowledge", ("auto",)))
+  knowledge = tuple(knowledge)
   if "auto" in knowledge:
     if knowledge != ("auto",):
       raise InputError(
@@ -541,7 +554,7 @@ def make_flow_source(data_config, *, batch_size):
       )
     _, y, ids = merged["train"]
     knowledge = knowledge_in_data(
-        ids, y, datasets, per_class=bool(cfg.get("per_class", False))
+        ids, y, datasets, per_class=bool(per_class)
     )
   fields = {}
   for split, (x, y, ids) in merged.items():
@@ -563,5 +576,5 @@ def make_flow_source(data_config, *, batch_size):
       batch_size=batch_size,
       knowledge_names=knowledge,
       dataset_names=datasets,
-      epoch_steps=int(cfg.get("epoch_steps", 0) or 0),
+      epoch_steps=int(epoch_steps or 0),
   )

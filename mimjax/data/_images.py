@@ -386,17 +386,36 @@ class ImageSource(_sources.ArraySource):
     return self.x_train[:k].astype(np.float32) / 255.0
 
 
-def make_image_source(data_config, *, batch_size):
-  """Builds an `ImageSource` from a `config.data` section.
+def make_image_source(
+    *,
+    name,
+    batch_size,
+    dir="",  # pylint: disable=redefined-builtin
+    loader="auto",
+    tfds_data_dir=None,
+    num_validation=None,
+    max_train=0,
+    max_validation=0,
+    max_test=0,
+    dynamic_binarization=True,
+    epoch_steps=0,
+):
+  """Builds an `ImageSource`; the keywords are the fields of an image
+  config's `data` section (`make_image_source(**config.data, ...)`).
 
   Args:
-    data_config: ConfigDict with `name` (in `IMAGE_DATASETS`), `dir`,
-      `loader`, `tfds_data_dir`, `num_validation` (the last training images
-      held out; default 10000, or 1345 for Omniglot), `dynamic_binarization`,
-      and optional `max_train` / `max_validation` / `max_test` (keep the first
-      so many images of a split; 0 keeps all; the split itself is unchanged)
-      and `epoch_steps` (see `ImageSource`).
+    name: dataset, one of `IMAGE_DATASETS`.
     batch_size: training batch size.
+    dir: local folder with the dataset's files ("" = tfds or the default
+      folder; see `read_image_arrays`).
+    loader: "auto", "local" or "tfds".
+    tfds_data_dir: tfds data folder (None: tfds's default).
+    num_validation: the last training images held out for validation
+      (None: 10000, or 1345 for Omniglot).
+    max_train, max_validation, max_test: keep the first so many images of a
+      split (0 keeps all; the split itself is unchanged).
+    dynamic_binarization: resample binary training images every epoch.
+    epoch_steps: steps per epoch (0 = one pass; see `ImageSource`).
 
   Returns:
     An `ImageSource`.
@@ -407,17 +426,15 @@ def make_image_source(data_config, *, batch_size):
       `data._sources.check_split_sizes`); names the file.
     MissingInputError: the files are missing.
   """
-  cfg = data_config
-  name = cfg.name
   arrays, where = read_image_arrays(
       name,
-      directory=cfg.get("dir", "") or "",
-      loader=cfg.get("loader", "auto") or "auto",
-      tfds_data_dir=cfg.get("tfds_data_dir", None) or None,
+      directory=dir or "",
+      loader=loader or "auto",
+      tfds_data_dir=tfds_data_dir or None,
   )
   x_all = arrays["x_train"][..., None]
   y_all = arrays["y_train"]
-  n_val = cfg.get("num_validation", None)
+  n_val = num_validation
   if n_val is None:
     n_val = _DEFAULT_VALIDATION[name]
   if not 0 < n_val < len(x_all):
@@ -428,8 +445,7 @@ def make_image_source(data_config, *, batch_size):
   x_train, y_train = x_all[:-n_val], y_all[:-n_val]
   x_val, y_val = x_all[-n_val:], y_all[-n_val:]
   x_test, y_test = arrays["x_test"][..., None], arrays["y_test"]
-  max_train, max_test = cfg.get("max_train", 0), cfg.get("max_test", 0)
-  max_val = cfg.get("max_validation", 0)
+  max_val = max_validation
   if max_train:
     x_train, y_train = x_train[:max_train], y_train[:max_train]
   if max_val:
@@ -454,6 +470,6 @@ def make_image_source(data_config, *, batch_size):
       x_test=_binarize(x_test, _EVAL_SEED),
       y_test=y_test,
       batch_size=batch_size,
-      dynamic_binarization=bool(cfg.get("dynamic_binarization", True)),
-      epoch_steps=int(cfg.get("epoch_steps", 0) or 0),
+      dynamic_binarization=bool(dynamic_binarization),
+      epoch_steps=int(epoch_steps or 0),
   )

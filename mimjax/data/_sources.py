@@ -240,13 +240,40 @@ class ArraySource:
     return {"x": self.x_test, "label": self.y_test}
 
 
-def make_source(config, *, batch_size):
-  """Builds a device source from a `config.data` section.
+def make_source(
+    *,
+    name,
+    batch_size,
+    dim=2,
+    num_components=5,
+    std=0.25,
+    means=(),
+    samples_per_epoch=10000,
+    num_eval=10000,
+    seed=0,
+    offset_scale=1.0,
+    dataset="mnist",
+    dir="",  # pylint: disable=redefined-builtin
+    num_validation=10000,
+    components=20,
+):
+  """Builds a device source; the keywords are the fields of a toy config's
+  `data` section (`make_source(**config.data, ...)`).
 
   Args:
-    config: ConfigDict with `name` in {"gmm", "pca"} and its fields; a "gmm"
-      with explicit `means` (`[K, d]`) uses them instead of `gmm_means`.
+    name: "gmm" (fresh GMM samples every batch) or "pca" (a PCA projection
+      of an image dataset).
     batch_size: global training batch size.
+    dim, num_components, std, offset_scale: "gmm": the GMM of `gmm_means`
+      (component std `std`; `offset_scale` multiplies the authors' +-50
+      offsets of coordinates 3..dim).
+    means: "gmm": explicit `[K, d]` means instead of `gmm_means` (() = none).
+    samples_per_epoch: "gmm": training samples per epoch.
+    num_eval: "gmm": size of the fixed validation and test sets.
+    seed: "gmm": seed of the fixed validation and test sets.
+    dataset, dir: "pca": image dataset name and its local folder.
+    num_validation: "pca": the last training images held out.
+    components: "pca": projected dimensions.
 
   Returns:
     A `GMMSource` or `ArraySource`.
@@ -255,33 +282,31 @@ def make_source(config, *, batch_size):
     InputError: an unknown name, a split too small for the run (see
       `check_split_sizes`), or bad files (see `data.load_arrays`).
   """
-  if config.name == "gmm":
-    if config.get("means"):
-      means = np.asarray(config.means, np.float32)
+  if name == "gmm":
+    if len(means):
+      means = np.asarray(means, np.float32)
     else:
-      means = gmm_means(
-          config.dim, config.num_components, config.get("offset_scale", 1.0)
-      )
-    eval_fix = f"raise config.data.num_eval={config.num_eval}"
+      means = gmm_means(dim, num_components, offset_scale)
+    eval_fix = f"raise config.data.num_eval={num_eval}"
     check_split_sizes({
-        "train": (config.samples_per_epoch, "gmm data", "raise "
-                  f"config.data.samples_per_epoch={config.samples_per_epoch}"),
-        "validation": (config.num_eval, "gmm data", eval_fix),
-        "test": (config.num_eval, "gmm data", eval_fix),
+        "train": (samples_per_epoch, "gmm data", "raise "
+                  f"config.data.samples_per_epoch={samples_per_epoch}"),
+        "validation": (num_eval, "gmm data", eval_fix),
+        "test": (num_eval, "gmm data", eval_fix),
     }, batch_size=batch_size)
     return GMMSource(
         means=means,
-        std=config.std,
+        std=std,
         batch_size=batch_size,
-        samples_per_epoch=config.samples_per_epoch,
-        num_eval=config.num_eval,
-        seed=config.seed,
+        samples_per_epoch=samples_per_epoch,
+        num_eval=num_eval,
+        seed=seed,
     )
-  if config.name == "pca":
-    arrays, where = _local.read_arrays(config.dataset, config.dir)
+  if name == "pca":
+    arrays, where = _local.read_arrays(dataset, dir)
     x_train = arrays["x_train"].reshape(len(arrays["x_train"]), -1) / 255.0
     x_test = arrays["x_test"].reshape(len(arrays["x_test"]), -1) / 255.0
-    n_val = config.num_validation
+    n_val = num_validation
     if not 0 < n_val < len(x_train):
       raise InputError(
           f"{where}: config.data.num_validation={n_val} must be in (0, "
@@ -291,7 +316,7 @@ def make_source(config, *, batch_size):
     check_split_sizes({
         "train": (len(fit), where, f"lower config.data.num_validation={n_val}")
     }, batch_size=batch_size)
-    project = _pca.pca_projection(fit, config.components)
+    project = _pca.pca_projection(fit, components)
     return ArraySource(
         x_train=project(fit),
         y_train=arrays["y_train"][:-n_val].astype(np.int32),
@@ -302,5 +327,5 @@ def make_source(config, *, batch_size):
         batch_size=batch_size,
     )
   raise InputError(
-      f"unknown dataset {config.name!r}; set --config.data.name=gmm or pca"
+      f"unknown dataset {name!r}; set --config.data.name=gmm or pca"
   )

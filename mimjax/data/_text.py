@@ -371,17 +371,37 @@ def _split_path(name, directory, split):
   )
 
 
-def make_text_source(data_config, *, batch_size, vocab=None):
-  """Builds a `TextSource` from a `config.data` section.
+def make_text_source(
+    *,
+    name,
+    batch_size,
+    max_len,
+    dir="",  # pylint: disable=redefined-builtin
+    on_long="truncate",
+    min_count=1,
+    max_vocab=0,
+    max_train=0,
+    max_validation=0,
+    max_test=0,
+    bucket_widths=(),
+    vocab=None,
+):
+  """Builds a `TextSource`; the keywords are the fields of a sentence
+  config's `data` section (`make_text_source(**config.data, ...)`).
 
   Args:
-    data_config: ConfigDict with `name` (in `TEXT_DATASETS`), `dir`, `max_len`
-      (row length L incl. EOS; longer sentences are handled per `on_long`,
-      "truncate" or "error"), `min_count`, `max_vocab` (most vocabulary
-      entries incl. specials; 0 or None is unlimited) and `max_train` /
-      `max_validation` / `max_test` (keep the first so many sentences of a
-      split; 0 keeps all).
+    name: dataset, one of `TEXT_DATASETS`.
     batch_size: training batch size.
+    max_len: row length L incl. EOS; longer sentences are handled per
+      `on_long`.
+    dir: folder with the split files.
+    on_long: "truncate" or "error".
+    min_count: words seen fewer times become UNK.
+    max_vocab: most vocabulary entries incl. specials (0 is unlimited).
+    max_train, max_validation, max_test: keep the first so many sentences
+      of a split (0 keeps all).
+    bucket_widths: padded row widths of the length buckets (() = one
+      bucket of `max_len`; see `TextSource`).
     vocab: a `Vocabulary` to use (e.g. reloaded when resuming); None builds
       one from the kept (and truncated) training sentences.
 
@@ -394,21 +414,17 @@ def make_text_source(data_config, *, batch_size, vocab=None):
       `data._sources.check_split_sizes`); names the file.
     MissingInputError: a split is missing; lists the paths tried.
   """
-  cfg = data_config
-  if cfg.name not in TEXT_DATASETS:
+  if name not in TEXT_DATASETS:
     raise InputError(
-        f"unknown text dataset {cfg.name!r}; set --config.data.name= to one "
+        f"unknown text dataset {name!r}; set --config.data.name= to one "
         f"of {', '.join(TEXT_DATASETS)}"
     )
+  limits = dict(train=max_train, validation=max_validation, test=max_test)
   splits, sizes = [], {}
   for split, kind in zip(_SPLITS, ("train", "validation", "test")):
-    path = _split_path(cfg.name, cfg.get("dir", "") or "", split)
-    sentences = read_sentences(
-        path,
-        max_words=cfg.max_len - 1,
-        on_long=cfg.get("on_long", "truncate"),
-    )
-    limit = cfg.get(f"max_{kind}", 0)
+    path = _split_path(name, dir or "", split)
+    sentences = read_sentences(path, max_words=max_len - 1, on_long=on_long)
+    limit = limits[kind]
     splits.append(sentences[:limit] if limit else sentences)
     sizes[kind] = (len(splits[-1]), path, (
         "add sentences to it" + _sources.cap_hint(f"max_{kind}", limit)))
@@ -416,18 +432,18 @@ def make_text_source(data_config, *, batch_size, vocab=None):
   if vocab is None:
     vocab = Vocabulary.build(
         splits[0],
-        min_count=cfg.get("min_count", 1),
-        max_size=cfg.get("max_vocab", 0) or None,
+        min_count=min_count,
+        max_size=max_vocab or None,
     )
   x_train, x_val, x_test = (
-      encode_sentences(s, vocab, max_len=cfg.max_len) for s in splits
+      encode_sentences(s, vocab, max_len=max_len) for s in splits
   )
   logging.info(
       "%s: %d train / %d valid / %d test sentences, vocabulary of %d",
-      cfg.name, len(x_train), len(x_val), len(x_test), len(vocab),
+      name, len(x_train), len(x_val), len(x_test), len(vocab),
   )
   return TextSource(
-      bucket_widths=tuple(cfg.get("bucket_widths", ()) or ()),
+      bucket_widths=tuple(bucket_widths or ()),
       x_train=x_train,
       y_train=np.zeros(len(x_train), np.int32),
       x_val=x_val,

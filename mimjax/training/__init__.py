@@ -1,13 +1,15 @@
 """The training engine shared by every experiment.
 
-config -> data source -> model -> objective -> jitted epoch program ->
-validation / early stopping -> Orbax checkpoint -> metrics, as small
-functions. The epoch program (`make_epoch_fn`) composes the pure per-seed
-`train_step` and `validation_loss` with `stopping_update` and
-`collapse_update`. `claim_workdir` holds a run's folder: lock, provenance
-(`run.json`) and the check that a resumed run has the same config. Several seeds of one small model train in one compiled program
-(a leading seed axis on every state leaf, vmapped), data-parallel over a 1-D
-`data` mesh (parameters replicated, batches sharded).
+data source -> model -> objective -> jitted epoch program -> validation /
+early stopping -> Orbax checkpoint -> metrics, as small functions that take
+explicit arguments (`TrainSettings`, an optax optimiser), not configs. The
+epoch program (`make_epoch_fn`) composes the pure per-seed `train_step` and
+`validation_loss` with `stopping_update` and `collapse_update`.
+`claim_workdir` holds a run's folder: lock, provenance (`run.json`) and the
+check that a resumed run has the same config. Several seeds of one small
+model train in one compiled program (a leading seed axis on every state
+leaf, vmapped), data-parallel over a 1-D `data` mesh (parameters
+replicated, batches sharded).
 """
 
 from mimjax._errors import CheckpointError
@@ -23,6 +25,7 @@ from mimjax.training._mesh import replicated
 from mimjax.training._optim import learning_rate_schedule
 from mimjax.training._optim import make_optimizer
 from mimjax.training._optim import normalize_by_leaf_norm
+from mimjax.training._settings import TrainSettings
 from mimjax.training._state import TrainState
 from mimjax.training._state import init_state
 from mimjax.training._state import selected_params
@@ -58,6 +61,7 @@ __all__ = (
     "RUN_FILE",
     "SAFE_FIELDS",
     "StoppingRule",
+    "TrainSettings",
     "TrainState",
     "check_divisible",
     "check_same_config",

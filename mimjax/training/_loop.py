@@ -13,7 +13,6 @@ from mimjax._errors import TimeBudgetReached
 from mimjax.training import _checkpoint
 from mimjax.training import _epoch
 from mimjax.training import _mesh
-from mimjax.training import _optim
 from mimjax.training import _state
 from mimjax.training import _stopping
 from mimjax.training import _writer
@@ -80,12 +79,6 @@ def _first_non_finite(step_loss, seeds, epoch, steps_per_epoch):
   )
 
 
-def _collapse_rule(config, monitor_fn):
-  if monitor_fn is None:
-    return None
-  return _stopping.CollapseRule(**dict(config.get("monitor") or {}))
-
-
 def _log_new_alarms(workdir, epoch, previous_alarm, state):
   """One line naming the seeds whose collapse alarm fired at this epoch."""
   kinds = _stopping.collapse_alarms(state.collapse_kind)
@@ -111,14 +104,18 @@ def train(
     model,
     loss_fn,
     source,
-    config,
+    settings,
+    optimizer,
     workdir,
     mesh,
+    seed=0,
+    num_seeds=1,
     init_params=None,
     eval_loss_fn=None,
     monitor_fn=None,
+    collapse_rule=None,
 ):
-  """Trains `config.num_seeds` seeds of `model` until early stopping.
+  """Trains `num_seeds` seeds of `model` until early stopping.
 
   Resumes from the newest checkpoint in `workdir/checkpoints` if there is
   one, continuing the same data order and noise. A seed whose loss turns
@@ -130,21 +127,19 @@ def train(
     model: Flax module (`init(key, x)`).
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
     source: device data source.
-    config: ConfigDict with `seed`, `num_seeds`, `train`, `optim`; the
-      optional `train.min_delta`, `train.min_epochs`,
-      `train.beta_warmup_steps`, `train.lr_decay_factor`,
-      `train.lr_decay_patience`, `train.min_lr_scale` and
-      `train.progress_every` are passed to `make_epoch_fn`; an optional
-      `monitor` section (`max_std_ratio`, `max_kl`, `max_noise_share`,
-      `checks`) sets the
-      `CollapseRule` of the collapse alarm when `monitor_fn` is given.
+    settings: `TrainSettings` (schedule, early stopping, logging).
+    optimizer: optax optimiser (e.g. `make_optimizer(...)`).
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
+    seed: base seed; seed index i trains from `fold_in(key(seed), i)`.
+    num_seeds: seeds trained together (vmapped) in one program.
     init_params: optional `[S, ...]` starting parameters (see `init_state`);
       ignored when resuming from a checkpoint.
     eval_loss_fn: validation loss (default `loss_fn`; see `make_epoch_fn`).
     monitor_fn: optional latent monitor (see `make_epoch_fn`), e.g.
       `evaluation.make_monitor_fn(model)`.
+    collapse_rule: optional `CollapseRule` of the collapse alarm (needs
+      `monitor_fn`).
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
@@ -153,23 +148,22 @@ def train(
     TimeBudgetReached: the deadline of `set_deadline` comes before the
       next epoch would end (the checkpoint of the last epoch is saved).
   """
-  tc = config.train
-  _mesh.check_divisible(tc.batch_size, mesh)
-  optimizer = _optim.make_optimizer(config.optim, source.steps_per_epoch)
+  _mesh.check_divisible(settings.batch_size, mesh)
   example_x = jnp.zeros(
-      (tc.batch_size, *source.x_shape), _input_dtype(source.validation["x"])
+      (settings.batch_size, *source.x_shape),
+      _input_dtype(source.validation["x"]),
   )
   state = _state.init_state(
       model,
       optimizer,
       example_x,
-      seed=config.seed,
-      num_seeds=config.num_seeds,
+      seed=seed,
+      num_seeds=num_seeds,
       init_params=init_params,
   )
   state = jax.device_put(state, _mesh.replicated(mesh))
   checkpointer = _checkpoint.Checkpointer(
-      os.path.join(workdir, "checkpoints"), save_every=tc.checkpoint_every
+      os.path.join(workdir, "checkpoints"), save_every=settings.checkpoint_every
   )
   restored = checkpointer.restore_latest(state)
   if restored is not None:
@@ -179,7 +173,9 @@ def train(
   # Sources whose loss needs more than the images (e.g. knowledge labels)
   # name the validation entries to pass in `validation_keys`.
   validation_x = {
-      k: _validation_chunks(source.validation[k], tc.eval_batch_size, mesh)
+      k: _validation_chunks(
+          source.validation[k], settings.eval_batch_size, mesh
+      )
       for k in getattr(source, "validation_keys", ("x",))
   }
   # The training arrays, replicated on the mesh: an argument of the epoch
@@ -190,32 +186,34 @@ def train(
       optimizer=optimizer,
       source=source,
       mesh=mesh,
-      seed=config.seed,
-      num_seeds=config.num_seeds,
-      beta_warmup_epochs=tc.beta_warmup_epochs,
-      patience=tc.patience,
+      seed=seed,
+      num_seeds=num_seeds,
+      beta_warmup_epochs=settings.beta_warmup_epochs,
+      patience=settings.patience,
       eval_loss_fn=eval_loss_fn,
-      beta_warmup_steps=tc.get("beta_warmup_steps", 0),
-      lr_decay_factor=tc.get("lr_decay_factor", 1.0),
-      lr_decay_patience=tc.get("lr_decay_patience", 0),
-      min_lr_scale=tc.get("min_lr_scale", 0.0),
-      min_delta=tc.get("min_delta", 0.0),
-      min_epochs=tc.get("min_epochs", 0),
-      progress_every=tc.get("progress_every", 0),
+      beta_warmup_steps=settings.beta_warmup_steps,
+      lr_decay_factor=settings.lr_decay_factor,
+      lr_decay_patience=settings.lr_decay_patience,
+      min_lr_scale=settings.min_lr_scale,
+      min_delta=settings.min_delta,
+      min_epochs=settings.min_epochs,
+      progress_every=settings.progress_every,
       monitor_fn=monitor_fn,
-      collapse_rule=_collapse_rule(config, monitor_fn),
+      collapse_rule=collapse_rule,
   )
-  samples_per_epoch = source.steps_per_epoch * tc.batch_size * config.num_seeds
+  samples_per_epoch = source.steps_per_epoch * settings.batch_size * num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()
   epoch_seconds = None
   try:
-    while int(state.epoch) < tc.max_epochs and not bool(jnp.all(state.stopped)):
+    while (int(state.epoch) < settings.max_epochs
+           and not bool(jnp.all(state.stopped))):
       epoch = int(state.epoch)
       if _past_deadline(epoch_seconds):
         if checkpointer.latest_epoch() != epoch:
           checkpointer.save(epoch, state, force=True)
         raise TimeBudgetReached(
-            f"{workdir}: stopped after epoch {epoch} of {tc.max_epochs} by "
+            f"{workdir}: stopped after epoch {epoch} of "
+            f"{settings.max_epochs} by "
             f"the time budget (an epoch takes {epoch_seconds or 0:.0f} s); the "
             "checkpoint is saved: run the same command to resume"
         )
@@ -247,15 +245,16 @@ def train(
             np.flatnonzero(failed).tolist(),
         )
       _log_new_alarms(workdir, epoch + 1, previous_alarm, state)
-      done = epoch + 1 == tc.max_epochs or bool(np.all(state.stopped))
+      done = epoch + 1 == settings.max_epochs or bool(np.all(state.stopped))
       checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)
       epoch_seconds = time.perf_counter() - epoch_start
       writer.write(epoch + 1, metrics)
       elapsed = time.perf_counter() - start_time
       rate = (epoch + 1 - start_epoch) * samples_per_epoch / elapsed
-      if (epoch + 1) % tc.log_every == 0 or done:
-        eta = elapsed / (epoch + 1 - start_epoch) * (tc.max_epochs - epoch - 1)
+      if (epoch + 1) % settings.log_every == 0 or done:
+        remaining = settings.max_epochs - epoch - 1
+        eta = elapsed / (epoch + 1 - start_epoch) * remaining
         running = ~np.asarray(state.stopped)
         logging.info(
             "%s epoch %d/%d | train %.4f | val %.4f | beta %.2f | lr x%.3g "
@@ -263,15 +262,15 @@ def train(
             "ETA <= %s",
             os.path.basename(workdir),
             epoch + 1,
-            tc.max_epochs,
+            settings.max_epochs,
             float(np.mean(metrics["train/loss"])),
             float(np.mean(metrics["val/loss"])),
             float(np.mean(metrics["train/beta"])),
             float(np.max(np.asarray(state.lr_scale))),
             int(np.max(np.asarray(state.bad_epochs)[running], initial=0)),
-            tc.patience,
+            settings.patience,
             int(np.sum(state.stopped)),
-            config.num_seeds,
+            num_seeds,
             rate,
             _format_eta(eta),
         )

@@ -1,11 +1,15 @@
-"""Optimisers and learning-rate schedules from a `config.optim` section."""
+"""Optimisers and learning-rate schedules (the fields of a `config.optim`
+section, as keyword arguments: `make_optimizer(**config.optim, ...)`)."""
 
 import jax
 import jax.numpy as jnp
 import optax
 
 
-def learning_rate_schedule(config, steps_per_epoch):
+def learning_rate_schedule(
+    *, learning_rate, schedule, steps_per_epoch, warmup_epochs=0,
+    warmup_steps=0,
+):
   """Learning rate as a function of the global step.
 
   Schedules:
@@ -15,21 +19,22 @@ def learning_rate_schedule(config, steps_per_epoch):
       code: with e = epoch + 1 and w = warmup_epochs,
       lr(e) = lr * sqrt(w) * min(e * w^-1.5, e^-0.5) (peaks at lr when e = w).
     * "linear_warmup": linear from 0 to lr over `warmup_steps` optimiser
-      steps if the config sets it (> 0), else over warmup_epochs epochs; then
-      constant.
+      steps if > 0, else over `warmup_epochs` epochs; then constant.
 
   Args:
-    config: ConfigDict with `learning_rate`, `schedule`, `warmup_epochs`
-      and optionally `warmup_steps`.
+    learning_rate: the peak (or constant) rate lr.
+    schedule: "constant", "noam" or "linear_warmup".
     steps_per_epoch: optimiser steps per epoch.
+    warmup_epochs: w of "noam" and "linear_warmup".
+    warmup_steps: "linear_warmup" over this many steps instead (> 0).
 
   Returns:
     An optax schedule.
   """
-  lr, w = config.learning_rate, config.warmup_epochs
-  if config.schedule == "constant":
+  lr, w = learning_rate, warmup_epochs
+  if schedule == "constant":
     return optax.constant_schedule(lr)
-  if config.schedule == "noam":
+  if schedule == "noam":
     if w <= 0:
       raise ValueError("the noam schedule needs optim.warmup_epochs > 0")
 
@@ -38,13 +43,13 @@ def learning_rate_schedule(config, steps_per_epoch):
       return lr * w**0.5 * jnp.minimum(e * w**-1.5, e**-0.5)
 
     return noam
-  if config.schedule == "linear_warmup":
-    warmup_steps = config.get("warmup_steps", 0) or w * steps_per_epoch
+  if schedule == "linear_warmup":
+    warmup_steps = warmup_steps or w * steps_per_epoch
     if warmup_steps <= 0:
       return optax.constant_schedule(lr)
     return optax.linear_schedule(0.0, lr, int(warmup_steps))
   raise ValueError(
-      f"unknown schedule {config.schedule!r}; use 'constant', 'noam' or "
+      f"unknown schedule {schedule!r}; use 'constant', 'noam' or "
       "'linear_warmup'"
   )
 
@@ -73,24 +78,37 @@ def normalize_by_leaf_norm(eps=1e-7):
   return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
 
 
-def make_optimizer(config, steps_per_epoch):
-  """optax optimiser from `config.optim`, optional global-norm clipping.
+def make_optimizer(
+    *, name, learning_rate, steps_per_epoch, schedule="constant",
+    warmup_epochs=0, warmup_steps=0, clip_global_norm=0.0,
+):
+  """optax optimiser with an optional global-norm clipping.
 
-  Names: "adam", "adam_norm_grad" (per-leaf normalised gradients, then Adam)
-  and "sgd".
+  Args:
+    name: "adam", "adam_norm_grad" (per-leaf normalised gradients, then
+      Adam) or "sgd".
+    learning_rate, steps_per_epoch, schedule, warmup_epochs, warmup_steps:
+      the learning-rate schedule (`learning_rate_schedule`).
+    clip_global_norm: clip the gradient to this global norm first (0: off).
+
+  Returns:
+    An `optax.GradientTransformation`.
   """
-  schedule = learning_rate_schedule(config, steps_per_epoch)
-  if config.name == "adam":
-    opt = optax.adam(schedule)
-  elif config.name == "adam_norm_grad":
-    opt = optax.chain(normalize_by_leaf_norm(), optax.adam(schedule))
-  elif config.name == "sgd":
-    opt = optax.sgd(schedule)
+  rate = learning_rate_schedule(
+      learning_rate=learning_rate, schedule=schedule,
+      steps_per_epoch=steps_per_epoch, warmup_epochs=warmup_epochs,
+      warmup_steps=warmup_steps,
+  )
+  if name == "adam":
+    opt = optax.adam(rate)
+  elif name == "adam_norm_grad":
+    opt = optax.chain(normalize_by_leaf_norm(), optax.adam(rate))
+  elif name == "sgd":
+    opt = optax.sgd(rate)
   else:
     raise ValueError(
-        f"unknown optimiser {config.name!r}; use 'adam', 'adam_norm_grad' "
-        "or 'sgd'"
+        f"unknown optimiser {name!r}; use 'adam', 'adam_norm_grad' or 'sgd'"
     )
-  if config.get("clip_global_norm"):
-    opt = optax.chain(optax.clip_by_global_norm(config.clip_global_norm), opt)
+  if clip_global_norm:
+    opt = optax.chain(optax.clip_by_global_norm(clip_global_norm), opt)
   return opt

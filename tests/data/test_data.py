@@ -111,7 +111,7 @@ def test_gmm_offset_scale_scales_only_the_offsets():
       name="gmm", dim=20, num_components=5, std=0.25, means=(),
       samples_per_epoch=256, num_eval=10, seed=0, offset_scale=0.1,
   ))
-  source = data.make_source(config, batch_size=128)
+  source = data.make_source(**config, batch_size=128)
   np.testing.assert_allclose(source.means, scaled)
 
 
@@ -177,7 +177,7 @@ def test_real_mnist_pca_source():
       name="pca", dataset="mnist", dir=SHARED_DATA, num_validation=10000,
       components=20,
   ))
-  source = data.make_source(config, batch_size=100)
+  source = data.make_source(**config, batch_size=100)
   assert source.x_train.shape == (50000, 20)
   assert source.x_val.shape == (10000, 20) and source.x_test.shape == (10000, 20)
   assert source.steps_per_epoch == 500

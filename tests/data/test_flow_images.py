@@ -183,7 +183,7 @@ def test_unknown_dataset_lists_flow_datasets(two_dir):
   with pytest.raises(ValueError, match="mnist, fashion_mnist, cifar10"):
     data.load_flow_dataset("omniglot", directory=str(two_dir))
   with pytest.raises(ValueError, match="mnist, fashion_mnist, cifar10.*'svhn'"):
-    data.make_flow_source(_config(two_dir, datasets=("mnist", "svhn")),
+    data.make_flow_source(**_config(two_dir, datasets=("mnist", "svhn")),
                           batch_size=4)
 
 
@@ -249,7 +249,7 @@ def test_knowledge_in_data_in_order_of_first_appearance():
 def test_mixed_source_splits_ids_and_knowledge(two_dir):
   cfg = _config(two_dir, datasets=("mnist", "fashion_mnist"),
                 knowledge=("mnist:3", "fashion_mnist"))
-  source = data.make_flow_source(cfg, batch_size=8)
+  source = data.make_flow_source(**cfg, batch_size=8)
   mnist, fashion = _gray_arrays(0), _gray_arrays(1, n_train=30)
   # 20% of each training split validates: 8 of mnist's 40, 6 of fashion's 30.
   assert len(source.x_train) == 32 + 24 and len(source.x_val) == 8 + 6
@@ -275,7 +275,7 @@ def test_mixed_source_splits_ids_and_knowledge(two_dir):
 def test_batch_gathers_the_epoch_permutation_on_device(two_dir):
   cfg = _config(two_dir, datasets=("mnist", "fashion_mnist"), channels=3,
                 per_class=True)
-  source = data.make_flow_source(cfg, batch_size=8)
+  source = data.make_flow_source(**cfg, batch_size=8)
   state = source.start_epoch(jax.random.key(0))
   batch = jax.jit(source.batch)(state, 2)
   assert batch["x"].shape == (8, 32, 32, 3) and batch["x"].dtype == jnp.float32
@@ -291,7 +291,7 @@ def test_batch_gathers_the_epoch_permutation_on_device(two_dir):
 def test_train_filter_keeps_one_class_for_training_and_validation(two_dir):
   cfg = _config(two_dir, datasets=("mnist", "fashion_mnist"),
                 train_filter="mnist:3", per_class=True)
-  source = data.make_flow_source(cfg, batch_size=2)
+  source = data.make_flow_source(**cfg, batch_size=2)
   assert set(source.y_train) == {3} and set(source.dataset_train) == {0}
   assert set(source.y_val) == {3} and set(source.dataset_val) == {0}
   assert len(source.x_train) == 3  # 3, 13, 23 of mnist's first 32.
@@ -300,14 +300,14 @@ def test_train_filter_keeps_one_class_for_training_and_validation(two_dir):
   np.testing.assert_array_equal(source.e_val, np.ones((len(source.y_val), 1)))
   with pytest.raises(ValueError, match="keeps no train"):
     data.make_flow_source(
-        _config(two_dir, train_filter="mnist:39"), batch_size=1
+        **_config(two_dir, train_filter="mnist:39"), batch_size=1
     )
 
 
 def test_truncation_and_no_knowledge(two_dir):
   cfg = _config(two_dir, datasets=("mnist", "fashion_mnist"), knowledge=(),
                 max_train=5, max_test=3, num_validation=2)
-  source = data.make_flow_source(cfg, batch_size=4)
+  source = data.make_flow_source(**cfg, batch_size=4)
   assert len(source.x_train) == 10 and len(source.x_test) == 6
   assert len(source.x_val) == 4
   assert source.e_train.shape == (10, 0) and source.knowledge_names == ()
@@ -356,7 +356,7 @@ def test_real_mnist_padded_splits():
   if not os.path.exists(path):
     pytest.skip(f"real MNIST not found at {os.path.normpath(path)}")
   cfg = _config(SHARED_DATA, max_test=500)
-  source = data.make_flow_source(cfg, batch_size=100)
+  source = data.make_flow_source(**cfg, batch_size=100)
   assert source.x_train.shape == (50000, 32, 32, 1)
   assert len(source.x_val) == 10000 and len(source.x_test) == 500
   assert source.knowledge_names == ("mnist",)

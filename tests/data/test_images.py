@@ -119,7 +119,7 @@ def test_omniglot_mat_fortran_order_and_aligned_labels(tmp_path):
 def test_omniglot_split_keeps_labels_with_their_images(tmp_path):
   want = _write_chardata(str(tmp_path / "chardata.mat"), n_train=30)
   source = data.make_image_source(
-      _config(tmp_path, name="omniglot", num_validation=5), batch_size=4
+      **_config(tmp_path, name="omniglot", num_validation=5), batch_size=4
   )
   np.testing.assert_array_equal(source.x_train[..., 0], want["x_train"][:25])
   np.testing.assert_array_equal(source.y_train, want["y_train"][:25])
@@ -202,7 +202,7 @@ def _mnist_dir(tmp_path):
 
 
 def test_splits_shapes_and_truncation(mnist_dir):
-  source = data.make_image_source(_config(mnist_dir), batch_size=8)
+  source = data.make_image_source(**_config(mnist_dir), batch_size=8)
   assert source.x_train.shape == (50, 28, 28, 1)
   assert source.x_train.dtype == np.uint8
   assert source.x_val.shape == (10, 28, 28, 1)
@@ -211,7 +211,7 @@ def test_splits_shapes_and_truncation(mnist_dir):
   assert source.steps_per_epoch == 6 and source.x_shape == (28, 28, 1)
   assert set(np.unique(source.test["x"])) <= {0.0, 1.0}
   small = data.make_image_source(
-      _config(mnist_dir, max_train=16, max_test=5), batch_size=8
+      **_config(mnist_dir, max_train=16, max_test=5), batch_size=8
   )
   assert len(small.x_train) == 16 and len(small.test["x"]) == 5
   np.testing.assert_array_equal(small.test["x"], source.test["x"][:5])
@@ -220,13 +220,13 @@ def test_splits_shapes_and_truncation(mnist_dir):
 @pytest.mark.parametrize("n_val", [0, 60, -1])
 def test_num_validation_out_of_range(mnist_dir, n_val):
   with pytest.raises(ValueError, match="num_validation"):
-    data.make_image_source(_config(mnist_dir, num_validation=n_val),
+    data.make_image_source(**_config(mnist_dir, num_validation=n_val),
                            batch_size=8)
 
 
 def test_val_and_test_binarised_identically_across_constructions(mnist_dir):
-  a = data.make_image_source(_config(mnist_dir), batch_size=8)
-  b = data.make_image_source(_config(mnist_dir), batch_size=8)
+  a = data.make_image_source(**_config(mnist_dir), batch_size=8)
+  b = data.make_image_source(**_config(mnist_dir), batch_size=8)
   for split in ("validation", "test", "train_eval"):
     np.testing.assert_array_equal(getattr(a, split)["x"],
                                   getattr(b, split)["x"])
@@ -236,7 +236,7 @@ def test_val_and_test_binarised_identically_across_constructions(mnist_dir):
 
 
 def test_dynamic_binarisation_statistics_and_determinism(mnist_dir):
-  source = data.make_image_source(_config(mnist_dir), batch_size=50)
+  source = data.make_image_source(**_config(mnist_dir), batch_size=50)
   state = source.start_epoch(jax.random.key(0))
   batch_fn = jax.jit(source.batch)
   batch = batch_fn(state, 0)
@@ -263,7 +263,7 @@ def test_dynamic_binarisation_statistics_and_determinism(mnist_dir):
 
 def test_static_binarisation_is_fixed_and_binary(mnist_dir):
   source = data.make_image_source(
-      _config(mnist_dir, dynamic_binarization=False), batch_size=10
+      **_config(mnist_dir, dynamic_binarization=False), batch_size=10
   )
   a = source.batch(source.start_epoch(jax.random.key(0)), 0)
   assert set(np.unique(np.asarray(a["x"]))) <= {0.0, 1.0}
@@ -274,7 +274,7 @@ def test_static_binarisation_is_fixed_and_binary(mnist_dir):
 
 
 def test_batches_inside_jit_and_scan(mnist_dir):
-  source = data.make_image_source(_config(mnist_dir), batch_size=8)
+  source = data.make_image_source(**_config(mnist_dir), batch_size=8)
 
   @jax.jit
   def epoch(key):
@@ -297,7 +297,7 @@ def test_batches_inside_jit_and_scan(mnist_dir):
 
 
 def test_pseudo_input_examples_are_first_gray_images(mnist_dir):
-  source = data.make_image_source(_config(mnist_dir), batch_size=8)
+  source = data.make_image_source(**_config(mnist_dir), batch_size=8)
   u = source.pseudo_input_examples(4)
   assert u.shape == (4, 28, 28, 1) and u.dtype == np.float32
   np.testing.assert_allclose(u, source.x_train[:4] / 255.0)
@@ -310,7 +310,7 @@ def test_real_mnist_splits():
   if not os.path.exists(path):
     pytest.skip(f"real MNIST not found at {os.path.normpath(path)}")
   cfg = _config(SHARED_DATA, num_validation=10000)
-  source = data.make_image_source(cfg, batch_size=100)
+  source = data.make_image_source(**cfg, batch_size=100)
   assert len(source.x_train) == 50000
   assert len(source.x_val) == 10000
   assert len(source.x_test) == 10000

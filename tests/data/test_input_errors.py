@@ -101,13 +101,13 @@ def _write_corpus(directory, **lines):
 
 def _build_image(directory, batch_size=8, **overrides):
   return lambda: data.make_image_source(
-      _image_config(directory, **overrides), batch_size=batch_size
+      **_image_config(directory, **overrides), batch_size=batch_size
   )
 
 
 def _build_text(directory, batch_size=20, **overrides):
   return lambda: data.make_text_source(
-      _text_config(directory, **overrides), batch_size=batch_size
+      **_text_config(directory, **overrides), batch_size=batch_size
   )
 
 
@@ -180,7 +180,7 @@ def test_truncated_cifar_npz_through_the_flow_source(tmp_path):
   path.write_bytes(path.read_bytes()[:100])
   cfg = _flow_config(tmp_path, datasets=("cifar10",), channels=3)
   _assert_input_error(
-      path, lambda: data.make_flow_source(cfg, batch_size=2),
+      path, lambda: data.make_flow_source(**cfg, batch_size=2),
       "is not an npz (zip) archive",
   )
 
@@ -320,7 +320,7 @@ def test_flow_and_pca_train_split_smaller_than_a_batch(tmp_path):
   path = tmp_path / "mnist.npz"
   np.savez(path, **_arrays())
   _assert_input_error(
-      path, lambda: data.make_flow_source(_flow_config(tmp_path),
+      path, lambda: data.make_flow_source(**_flow_config(tmp_path),
                                           batch_size=49),
       "the train split has 48 examples", "config.train.batch_size=49",
   )
@@ -329,7 +329,7 @@ def test_flow_and_pca_train_split_smaller_than_a_batch(tmp_path):
       components=2,
   ))
   _assert_input_error(
-      path, lambda: data.make_source(pca, batch_size=8),
+      path, lambda: data.make_source(**pca, batch_size=8),
       "the train split has 5 examples", "config.data.num_validation=55",
   )
 
@@ -340,9 +340,9 @@ def test_gmm_splits_must_fit_the_batch_and_evaluation():
       samples_per_epoch=100, num_eval=0, seed=0,
   ))
   with pytest.raises(mimjax.InputError, match="samples_per_epoch=100"):
-    data.make_source(cfg, batch_size=128)
+    data.make_source(**cfg, batch_size=128)
   with pytest.raises(mimjax.InputError, match="num_eval=0"):
-    data.make_source(cfg, batch_size=10)
+    data.make_source(**cfg, batch_size=10)
 
 
 # -- 6: malformed arrays -------------------------------------------------------
@@ -373,6 +373,6 @@ def test_malformed_npz_arrays(tmp_path, change, fragment):
 
 def test_missing_files_are_missing_input_errors(tmp_path):
   with pytest.raises(mimjax.MissingInputError, match="--config.data.dir="):
-    data.make_image_source(_image_config(tmp_path), batch_size=8)
+    data.make_image_source(**_image_config(tmp_path), batch_size=8)
   with pytest.raises(mimjax.MissingInputError, match="ptb.train.txt.gz"):
-    data.make_text_source(_text_config(tmp_path), batch_size=8)
+    data.make_text_source(**_text_config(tmp_path), batch_size=8)

@@ -168,7 +168,7 @@ def test_encode_sentences_layout():
 
 
 def test_text_source_batches_are_int32_token_rows(tmp_path):
-  source = data.make_text_source(_config(_corpus(tmp_path)), batch_size=4)
+  source = data.make_text_source(**_config(_corpus(tmp_path)), batch_size=4)
   assert source.steps_per_epoch == 3 and source.x_shape == (6,)
   batch = source.batch(source.start_epoch(jax.random.key(0)), 0)
   assert batch["x"].shape == (4, 6) and batch["x"].dtype == np.int32
@@ -190,11 +190,11 @@ def test_make_text_source_subsets_and_reuses_a_vocabulary(tmp_path):
   for split in ("train", "valid", "test"):
     os.rename(tmp_path / f"text.{split}.txt.gz", tmp_path / f"{split}.txt.gz")
   cfg = _config(tmp_path, name="text", max_train=5, max_test=2, max_vocab=7)
-  source = data.make_text_source(cfg, batch_size=2)
+  source = data.make_text_source(**cfg, batch_size=2)
   assert len(source.x_train) == 5 and len(source.x_test) == 2
   assert len(source.x_val) == 4 and len(source.vocab) == 7
   vocab = _vocab()
-  again = data.make_text_source(cfg, batch_size=2, vocab=vocab)
+  again = data.make_text_source(**cfg, batch_size=2, vocab=vocab)
   assert again.vocab is vocab
   np.testing.assert_array_equal(
       again.x_train, data.encode_sentences(
@@ -204,13 +204,13 @@ def test_make_text_source_subsets_and_reuses_a_vocabulary(tmp_path):
 def test_make_text_source_long_sentences_can_be_errors(tmp_path):
   cfg = _config(_corpus(tmp_path), max_len=4, on_long="error")
   with pytest.raises(ValueError, match=r"ptb\.train\.txt\.gz:2 has 6 words"):
-    data.make_text_source(cfg, batch_size=2)
+    data.make_text_source(**cfg, batch_size=2)
 
 
 def test_missing_split_lists_paths_and_flag(tmp_path):
   _write(tmp_path / "ptb.train.txt", ["a b"])
   with pytest.raises(FileNotFoundError) as e:
-    data.make_text_source(_config(tmp_path), batch_size=1)
+    data.make_text_source(**_config(tmp_path), batch_size=1)
   message = str(e.value)
   for name in ("ptb.valid.txt.gz", "ptb.valid.txt", "valid.txt.gz"):
     assert os.path.join(str(tmp_path), name) in message
@@ -219,14 +219,14 @@ def test_missing_split_lists_paths_and_flag(tmp_path):
 
 def test_unknown_dataset_lists_valid_names(tmp_path):
   with pytest.raises(ValueError, match="ptb, yahoo, yelp, wt103, text"):
-    data.make_text_source(_config(tmp_path, name="imdb"), batch_size=1)
+    data.make_text_source(**_config(tmp_path, name="imdb"), batch_size=1)
 
 
 def test_real_ptb():
   path = os.path.join(SHARED_DATA, "ptb.train.txt.gz")
   if not os.path.exists(path):
     pytest.skip(f"real PTB not found at {os.path.normpath(path)}")
-  source = data.make_text_source(_config(SHARED_DATA, max_len=64),
+  source = data.make_text_source(**_config(SHARED_DATA, max_len=64),
                                  batch_size=32)
   assert source.x_train.shape == (42068, 64)
   assert len(source.x_val) == 3370 and len(source.x_test) == 3761

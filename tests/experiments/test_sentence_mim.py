@@ -9,6 +9,7 @@ import pytest
 
 from configs import ptb_smim
 from configs import ptb_svae
+from experiments import common
 from experiments import sentence_mim
 from experiments import sentence_table
 from mimjax import data
@@ -120,17 +121,18 @@ def test_unknown_config_argument_is_an_error():
 def test_bucketed_training_same_on_one_and_four_devices(tmp_path, data_dir):
   config = _quick(data_dir)
   config.train.max_epochs = 1
-  source = data.make_text_source(config.data, batch_size=20)
+  source = data.make_text_source(**config.data, batch_size=20)
   model = models.SentenceVAE(vocab_size=len(source.vocab), embed_dim=8,
                              hidden_dim=16, latent_dim=4)
   params = []
   for n in (1, 4):
-    state = training.train(
+    state = common.train(
+        config,
         model=model,
         loss_fn=objectives.make_loss_fn(model, loss="smim"),
         eval_loss_fn=objectives.make_loss_fn(model.clone(train=False),
                                              loss="smim"),
-        source=source, config=config, workdir=str(tmp_path / str(n)),
+        source=source, workdir=str(tmp_path / str(n)),
         mesh=training.make_mesh(n),
     )
     params.append(jax.device_get(state.params))

@@ -17,6 +17,7 @@ import pytest
 import mimjax
 from configs import tzk_common
 from configs import tzk_mnist
+from experiments import common
 from experiments import tzk
 from mimjax import data
 from mimjax import models
@@ -82,9 +83,7 @@ def _restore_params(config, workdir, knowledge):
   """
   model = tzk.build_model(config, knowledge)
   results = json.loads((workdir / "results.json").read_text())
-  optimizer = training.make_optimizer(
-      config.optim, results["budget"]["steps_per_epoch"]
-  )
+  optimizer = common.optimizer(config, results["budget"]["steps_per_epoch"])
   abstract = jax.eval_shape(
       lambda: training.init_state(
           model, optimizer, jnp.zeros((1, *model.event_shape)),
@@ -228,7 +227,7 @@ def test_end_to_end_stratified_trains_the_t_flow(tmp_path, data_dir):
   # The initial t-flow (t_flow's init key and ActNorm batch do not depend on
   # the knowledge types) moved in training, unlike the conditional phase's.
   flow_config = _config(data_dir, "flow")
-  source = data.make_flow_source(flow_config.data, batch_size=20)
+  source = data.make_flow_source(**flow_config.data, batch_size=20)
   initial = tzk._initial_params(  # pylint: disable=protected-access
       flow_config, tzk.build_model(flow_config, ()), source, None
   )["params"]["t_flow"]

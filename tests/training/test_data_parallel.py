@@ -6,7 +6,6 @@ conftest.py gives every test process 4 simulated CPU devices.
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections as mc
 import numpy as np
 import pytest
 
@@ -129,11 +128,8 @@ def test_epoch_same_on_one_and_four_devices():
       num_eval=32, seed=0,
   )
   optimizer = training.make_optimizer(
-      mc.ConfigDict(
-          dict(name="adam", learning_rate=0.05, schedule="noam",
-               warmup_epochs=2)
-      ),
-      source.steps_per_epoch,
+      name="adam", learning_rate=0.05, schedule="noam", warmup_epochs=2,
+      steps_per_epoch=source.steps_per_epoch,
   )
   init = training.init_state(
       model, optimizer, jnp.zeros((8, 2)), seed=3, num_seeds=2

@@ -7,25 +7,30 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections as mc
 import numpy as np
 import pytest
 
 from mimjax import training
 
 
-def _optim_config(**overrides):
-  config = dict(
-      name="sgd", learning_rate=0.3, schedule="noam", warmup_epochs=3
+def _schedule_fields(**overrides):
+  """Keyword arguments of `learning_rate_schedule` (noam, lr 0.3, w = 3)."""
+  fields = dict(learning_rate=0.3, schedule="noam", warmup_epochs=3)
+  fields.update(overrides)
+  return fields
+
+
+def _sgd(steps_per_epoch, **overrides):
+  return training.make_optimizer(
+      name=overrides.pop("name", "sgd"), steps_per_epoch=steps_per_epoch,
+      **_schedule_fields(**overrides),
   )
-  config.update(overrides)
-  return mc.ConfigDict(config)
 
 
 def test_noam_schedule_per_epoch_values():
   steps_per_epoch, lr = 5, 0.3
   schedule = training.learning_rate_schedule(
-      _optim_config(learning_rate=lr), steps_per_epoch
+      **_schedule_fields(learning_rate=lr), steps_per_epoch=steps_per_epoch
   )
   # Epochs 1..4 at warm-up 3: lr/3, 2 lr/3, lr (peak), lr sqrt(3/4).
   expected = [lr / 3, 2 * lr / 3, lr, lr * math.sqrt(3 / 4)]
@@ -39,9 +44,7 @@ def test_noam_schedule_per_epoch_values():
 def test_noam_schedule_drives_sgd_updates():
   """The optimiser really applies the schedule: sgd step = -lr(step) * g."""
   steps_per_epoch, lr = 2, 0.3
-  opt = training.make_optimizer(
-      _optim_config(learning_rate=lr), steps_per_epoch
-  )
+  opt = _sgd(steps_per_epoch, learning_rate=lr)
   params = {"w": jnp.zeros(())}
   grads = {"w": jnp.ones(())}
   opt_state = opt.init(params)
@@ -56,11 +59,12 @@ def test_noam_schedule_drives_sgd_updates():
 
 def test_constant_and_linear_warmup_schedules():
   constant = training.learning_rate_schedule(
-      _optim_config(schedule="constant"), 4
+      **_schedule_fields(schedule="constant"), steps_per_epoch=4
   )
   np.testing.assert_allclose(float(constant(17)), 0.3, rtol=1e-7)
   linear = training.learning_rate_schedule(
-      _optim_config(schedule="linear_warmup", warmup_epochs=2), 5
+      **_schedule_fields(schedule="linear_warmup", warmup_epochs=2),
+      steps_per_epoch=5,
   )
   np.testing.assert_allclose(
       [float(linear(s)) for s in (0, 5, 10, 30)],
@@ -70,23 +74,22 @@ def test_constant_and_linear_warmup_schedules():
 
 
 def test_noam_schedule_accepts_python_int_step():
-  schedule = training.learning_rate_schedule(_optim_config(), 5)
+  schedule = training.learning_rate_schedule(
+      **_schedule_fields(), steps_per_epoch=5
+  )
   np.testing.assert_allclose(float(schedule(10)), 0.3, rtol=1e-6)
 
 
 def test_linear_warmup_without_warmup_is_constant():
   schedule = training.learning_rate_schedule(
-      _optim_config(schedule="linear_warmup", warmup_epochs=0), 5
+      **_schedule_fields(schedule="linear_warmup", warmup_epochs=0),
+      steps_per_epoch=5,
   )
   np.testing.assert_allclose(float(schedule(jnp.asarray(0))), 0.3)
 
 
 def test_clip_global_norm_is_applied():
-  opt = training.make_optimizer(
-      _optim_config(schedule="constant", learning_rate=1.0,
-                    clip_global_norm=0.5),
-      1,
-  )
+  opt = _sgd(1, schedule="constant", learning_rate=1.0, clip_global_norm=0.5)
   params = {"w": jnp.zeros((2,))}
   updates, _ = opt.update(
       {"w": jnp.array([3.0, 4.0])}, opt.init(params), params
@@ -104,7 +107,7 @@ def test_clip_global_norm_is_applied():
 )
 def test_bad_optim_config_raises(overrides, match):
   with pytest.raises(ValueError, match=match):
-    training.make_optimizer(_optim_config(**overrides), 10)
+    _sgd(10, **overrides)
 
 
 def _read_jsonl(path):

@@ -81,9 +81,15 @@ def _read_metrics(workdir):
 
 
 def _train(workdir, config):
+  source = _source()
   return training.train(
-      model=_Location(), loss_fn=_squared_distance_loss, source=_source(),
-      config=config, workdir=str(workdir), mesh=training.make_mesh(1),
+      model=_Location(), loss_fn=_squared_distance_loss, source=source,
+      settings=training.TrainSettings(**config.train),
+      optimizer=training.make_optimizer(
+          **config.optim, steps_per_epoch=source.steps_per_epoch
+      ),
+      seed=config.seed, num_seeds=config.num_seeds, workdir=str(workdir),
+      mesh=training.make_mesh(1),
   )
 
 

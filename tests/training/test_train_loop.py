@@ -74,6 +74,18 @@ def _config(**train_overrides):
   )
 
 
+def _train(*, config, **kwargs):
+  """`training.train` with the settings, optimiser and seeds of a test
+  config (`train`, `optim`, `seed`, `num_seeds`)."""
+  return training.train(
+      settings=training.TrainSettings(**config.train),
+      optimizer=training.make_optimizer(
+          **config.optim, steps_per_epoch=kwargs["source"].steps_per_epoch
+      ),
+      seed=config.seed, num_seeds=config.num_seeds, **kwargs,
+  )
+
+
 def _gmm_source(batch_size=8):
   return data.GMMSource(
       means=data.gmm_means(2), std=0.25, batch_size=batch_size,
@@ -106,7 +118,7 @@ def _assert_trees_equal(a, b):
 
 
 def _run(workdir, max_epochs, loss_fn=_denoising_loss):
-  return training.train(
+  return _train(
       model=_NoisyLinear(), loss_fn=loss_fn, source=_gmm_source(),
       config=_config(max_epochs=max_epochs), workdir=workdir,
       mesh=training.make_mesh(1),
@@ -160,7 +172,7 @@ def test_one_seed_run_equals_seed_zero_of_a_vmapped_run(tmp_path):
   def run(num_seeds, name):
     config = _config(max_epochs=3, beta_warmup_epochs=1)
     config.num_seeds = num_seeds
-    return jax.device_get(training.train(
+    return jax.device_get(_train(
         model=_NoisyLinear(), loss_fn=_denoising_loss, source=_gmm_source(),
         config=config, workdir=str(tmp_path / name),
         mesh=training.make_mesh(1),
@@ -249,7 +261,9 @@ def _sgd_config(num_seeds, max_epochs):
 def test_early_stopping_freezes_stopped_seeds():
   source = _overshoot_source()
   config = _sgd_config(num_seeds=3, max_epochs=14)
-  optimizer = training.make_optimizer(config.optim, source.steps_per_epoch)
+  optimizer = training.make_optimizer(
+      **config.optim, steps_per_epoch=source.steps_per_epoch
+  )
   mesh = training.make_mesh(1)
   state = training.init_state(
       _Location(), optimizer, jnp.zeros((8, 1)), seed=0, num_seeds=3,
@@ -298,7 +312,7 @@ def test_train_early_stopping_consistent_with_metrics(tmp_path):
   workdir = str(tmp_path)
   source = _overshoot_source()
   config = _sgd_config(num_seeds=3, max_epochs=30)
-  state = training.train(
+  state = _train(
       model=_Location(), loss_fn=_squared_distance_loss, source=source,
       config=config, workdir=workdir, mesh=training.make_mesh(1),
       init_params={"params": {"w": jnp.asarray(_STARTS)}},
@@ -330,7 +344,7 @@ def test_train_early_stopping_consistent_with_metrics(tmp_path):
       state.best_val, rtol=1e-5,
   )
   # A finished run is not re-trained when called again: same state back.
-  again = training.train(
+  again = _train(
       model=_Location(), loss_fn=_squared_distance_loss, source=source,
       config=config, workdir=workdir, mesh=training.make_mesh(1),
   )
@@ -344,7 +358,7 @@ def test_train_early_stopping_consistent_with_metrics(tmp_path):
 def test_batch_not_divisible_by_devices(tmp_path):
   config = _config(batch_size=10)
   with pytest.raises(ValueError, match="divisible"):
-    training.train(
+    _train(
         model=_NoisyLinear(), loss_fn=_denoising_loss,
         source=_gmm_source(batch_size=10), config=config,
         workdir=str(tmp_path), mesh=training.make_mesh(4),
@@ -355,7 +369,7 @@ def test_batch_not_divisible_by_devices(tmp_path):
 def test_eval_batch_not_divisible_by_devices(tmp_path):
   config = _config(eval_batch_size=6)
   with pytest.raises(ValueError, match="eval batch size 6 is not divisible"):
-    training.train(
+    _train(
         model=_NoisyLinear(), loss_fn=_denoising_loss, source=_gmm_source(),
         config=config, workdir=str(tmp_path), mesh=training.make_mesh(4),
     )
@@ -404,7 +418,9 @@ def test_non_finite_loss_raises_and_keeps_last_good_checkpoint(
   assert workdir in message
 
   assert [r["epoch"] for r in _read_metrics(workdir)] == [1, 2]
-  optimizer = training.make_optimizer(config.optim, source.steps_per_epoch)
+  optimizer = training.make_optimizer(
+      **config.optim, steps_per_epoch=source.steps_per_epoch
+  )
   like = training.init_state(
       _NoisyLinear(), optimizer, jnp.zeros((8, 2)), seed=0, num_seeds=2
   )
@@ -424,7 +440,7 @@ def test_resume_after_crash_drops_unsaved_metric_lines(tmp_path):
   but not saved; the resumed run re-trains it and logs each epoch once."""
   workdir = str(tmp_path)
   config = _config(max_epochs=5, beta_warmup_epochs=4, checkpoint_every=2)
-  run = lambda loss_fn: training.train(
+  run = lambda loss_fn: _train(
       model=_NoisyLinear(), loss_fn=loss_fn, source=_gmm_source(),
       config=config, workdir=workdir, mesh=training.make_mesh(1),
   )
@@ -483,7 +499,7 @@ def test_train_accepts_loss_without_beta_in_aux(tmp_path):
     loss, _ = _denoising_loss(params, batch, key, beta)
     return loss, {"loss": loss}
 
-  state = training.train(
+  state = _train(
       model=_NoisyLinear(), loss_fn=loss_fn, source=_gmm_source(),
       config=_config(max_epochs=1), workdir=str(tmp_path),
       mesh=training.make_mesh(1),
@@ -505,7 +521,7 @@ def test_one_non_finite_seed_stops_alone(tmp_path):
   config = _sgd_config(num_seeds=3, max_epochs=6)
   config.train.patience = 100
   starts = np.array([[0.9], [2.5], [-0.6]], np.float32)
-  state = training.train(
+  state = _train(
       model=_Location(), loss_fn=_nan_past_two, source=_overshoot_source(),
       config=config, workdir=str(tmp_path), mesh=training.make_mesh(1),
       init_params={"params": {"w": jnp.asarray(starts)}},
