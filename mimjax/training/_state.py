@@ -16,8 +16,11 @@ class TrainState:
 
   Attributes:
     epoch: scalar int32, epochs completed.
-    params: `[S, ...]` current parameters per seed.
-    opt_state: `[S, ...]` optimiser state per seed.
+    params: `[S, ...]` current variables per seed (what `model.apply`
+      takes): the trainable "params" collection and any non-trainable
+      ones (BatchNorm's "batch_stats"), which the forward pass updates.
+    opt_state: `[S, ...]` optimiser state per seed, over the trainable
+      `params["params"]` only.
     best_params: `[S, ...]` parameters at the best validation loss.
     best_val: `[S]` best validation loss so far (inf before the first).
     best_epoch: `[S]` epoch of `best_params`.
@@ -88,7 +91,7 @@ def init_state(
     ):
       raise ValueError("init_params do not match the model's parameters")
     params = jax.tree.map(jnp.asarray, init_params)
-  opt_state = jax.vmap(optimizer.init)(params)
+  opt_state = jax.vmap(lambda v: optimizer.init(v["params"]))(params)
   return TrainState(
       epoch=jnp.zeros((), jnp.int32),
       params=params,

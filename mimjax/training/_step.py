@@ -15,19 +15,22 @@ def train_step(params, opt_state, batch, key, *, loss_fn, optimizer, beta,
                lr_scale=None):
   """One optimiser step of one seed.
 
-    (loss, aux), g = value_and_grad(loss_fn)(params, batch, key, beta)
-    u, opt_state = optimizer.update(g, opt_state, params)
-    params = params + lr_scale * u
+  Only the "params" collection w of the variables is trained; the others
+  (e.g. BatchNorm's "batch_stats") take the values the forward pass returns:
+
+    (loss, aux), g = value_and_grad(loss_fn)({**params, "params": w}, ...)
+    u, opt_state = optimizer.update(g, opt_state, w)
+    w = w + lr_scale * u
 
   Args:
-    params: the seed's variables (a dict of collections, "params" first).
-    opt_state: its optimiser state.
+    params: the seed's variables (a dict of collections: "params", the
+      trainable one, and any non-trainable ones).
+    opt_state: its optimiser state (over `params["params"]` only).
     batch: dict with "x" `[B, ...]` (and whatever else the loss reads).
     key: PRNG key of this step.
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`; an
       optional `aux["collections"]` (e.g. `{"batch_stats": ...}`) replaces
-      those collections after the step: they get zero gradients, hence zero
-      updates, and their new values come from the forward pass.
+      those collections after the step.
     optimizer: optax transformation.
     beta: scalar weight of the loss's KL-like term (warm-up).
     lr_scale: optional scalar factor on the updates (plateau schedule).
@@ -35,17 +38,22 @@ def train_step(params, opt_state, batch, key, *, loss_fn, optimizer, beta,
   Returns:
     (params, opt_state, aux) after the step; aux without "collections".
   """
-  (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      params, batch, key, beta
-  )
+  trainable = params["params"]
+
+  def loss_of(w):
+    return loss_fn({**params, "params": w}, batch, key, beta)
+
+  (_, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
   aux = dict(aux)
   collections = aux.pop("collections", {})
-  updates, opt_state = optimizer.update(grads, opt_state, params)
+  updates, opt_state = optimizer.update(grads, opt_state, trainable)
   if lr_scale is not None:
     updates = jax.tree.map(lambda u: u * lr_scale, updates)
-  params = optax.apply_updates(params, updates)
-  if collections:
-    params = {**params, **collections}
+  params = {
+      **params,
+      "params": optax.apply_updates(trainable, updates),
+      **collections,
+  }
   return params, opt_state, aux
 
 
