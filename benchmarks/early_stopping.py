@@ -12,7 +12,12 @@ For every run of the toy sweep in --workdir (or the one image run in
   * at the run's final parameters: the validation loss's std over --keys
     validation-noise keys (the decoder half of MIM samples z ~ P(z) and
     x ~ p(x|z), so its value depends on the key), against the late
-    improvement per epoch.
+    improvement per epoch;
+  * for a symmetric loss (MIM), the same for its encoder half alone
+    (`make_loss_fn(..., encoder_half_only=True)`, the "amim" loss): the std
+    over keys at the final parameters, and the late slope of the training
+    curve of that half (`train/enc/loss`, an epoch's mean over the training
+    set), as the candidate validation loss without decoder-sample noise.
 
   python -m benchmarks.early_stopping --config=configs/toy_gmm20d.py \
       --workdir=workdirs/toy_gmm20d
@@ -21,6 +26,7 @@ For every run of the toy sweep in --workdir (or the one image run in
       --workdir=workdirs/images_hvae/mnist_vp_vae_seed0
 """
 
+import functools
 import json
 import os
 import re
@@ -58,18 +64,25 @@ def _longest_gap(curve, warmup):
   return max(gap, len(curve) - last)
 
 
+def _late_slope(curve, late):
+  """Slope (per epoch) of a linear fit to the last `late` values."""
+  return float(np.polyfit(np.arange(late), curve[-late:], 1)[0])
+
+
 def _toy_model(config, source, run_name):
-  """(model, loss_fn) of the toy run named `<loss>_h<H>_z<D>`."""
+  """(model, loss name, make_loss_fn(**options)) of the toy run named
+  `<loss>_h<H>_z<D>`."""
   loss, hidden, latent_dim = re.fullmatch(
       r"(.+)_h(\d+)_z(\d+)", run_name
   ).groups()
   hidden, latent_dim = int(hidden), int(latent_dim)
   model = toy_mim.make_model(config, source.x_shape[0], hidden, latent_dim)
-  loss_fn = objectives.make_loss_fn(
-      model, loss=loss.split("_then_")[-1],
+  loss = loss.split("_then_")[-1]
+  make = functools.partial(
+      objectives.make_loss_fn, model, loss=loss,
       latent_anchor=toy_mim.latent_anchor(config.latent_anchor, latent_dim),
   )
-  return model, loss_fn
+  return model, loss, make
 
 
 def _validation_noise(config, source, model, loss_fn, rundir):
@@ -80,7 +93,7 @@ def _validation_noise(config, source, model, loss_fn, rundir):
       num_seeds=config.num_seeds,
   )
   checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
-  state = checkpointer.restore_latest(like)
+  params = checkpointer.restore_parameters(like.params)["params"]
   checkpointer.close()
   n = config.train.eval_batch_size
   x = np.asarray(source.validation["x"], np.float32)
@@ -90,17 +103,19 @@ def _validation_noise(config, source, model, loss_fn, rundir):
       params, {"x": chunks}, key, loss_fn=loss_fn))
   per_seed = jax.vmap(val_loss, in_axes=(0, None))
   return np.stack([
-      np.asarray(per_seed(state.params, jax.random.key(1000 + k)))
+      np.asarray(per_seed(params, jax.random.key(1000 + k)))
       for k in range(_KEYS.value)
   ], axis=1)
 
 
 def _runs(workdir, config, source):
-  """(name, folder, model, loss_fn) of every run in `workdir`."""
+  """(name, folder, model, loss name, make_loss_fn(**options)) of every
+  run in `workdir`."""
   if _CHAPTER.value == "image":
     model = image_mim.build_model(config, source)
+    make = lambda **options: image_mim.make_loss_fn(config, model, **options)
     yield (os.path.basename(os.path.normpath(workdir)), workdir, model,
-           image_mim.make_loss_fn(config, model))
+           config.loss, make)
     return
   for name in sorted(os.listdir(os.path.join(workdir, "runs"))):
     yield (name, os.path.join(workdir, "runs", name),
@@ -123,7 +138,9 @@ def main(argv):
       ),
   }
   warmup = tc.beta_warmup_epochs
-  for run_name, rundir, model, loss_fn in _runs(workdir, config, source):
+  for run_name, rundir, model, loss, make_loss_fn in _runs(
+      workdir, config, source
+  ):
     with open(os.path.join(rundir, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f if line.strip()]
     curves = np.array([  # [E, S]; a one-seed run logs the scalar only
@@ -137,7 +154,21 @@ def main(argv):
         )
         for k, r in rules.items()
     }
-    noise = _validation_noise(config, source, model, loss_fn, rundir)
+    # The validation loss the run used (its curve in metrics.jsonl).
+    encoder_half = config.get("validation") == "encoder_half"
+    noise = _validation_noise(
+        config, source, model, make_loss_fn(encoder_half_only=encoder_half),
+        rundir,
+    )
+    symmetric = objectives.LOSSES[loss].symmetric
+    if symmetric:
+      enc_noise = _validation_noise(
+          config, source, model, make_loss_fn(encoder_half_only=True), rundir
+      )
+      enc_curves = np.array([
+          r.get("train/enc/loss/per_seed", [r.get("train/enc/loss")])
+          for r in records
+      ])
     late = min(_LATE.value, len(curves))
     for s in range(curves.shape[1]):
       curve = curves[:, s]
@@ -145,13 +176,16 @@ def main(argv):
           run=run_name, seed=s, epochs=len(curve),
           final_val=float(curve[-1]), min_val=float(curve.min()),
           longest_gap=_longest_gap(curve, warmup),
-          late_slope=float(np.polyfit(np.arange(late), curve[-late:], 1)[0]),
+          late_slope=_late_slope(curve, late),
           val_noise_std=float(noise[s].std(ddof=1)),
       )
       for name, stop in stops.items():
         at = stop[s] or len(curve)
         line[f"stop_{name}"] = int(stop[s])
         line[f"excess_{name}"] = float(curve[at - 1] - curve.min())
+      if symmetric:
+        line["enc_half_noise_std"] = float(enc_noise[s].std(ddof=1))
+        line["enc_half_train_late_slope"] = _late_slope(enc_curves[:, s], late)
       print(json.dumps(line))
 
 

@@ -90,6 +90,13 @@ def base():
   config.optim = ml_collections.ConfigDict(
       dict(name="adam", learning_rate=1e-3, schedule="noam", warmup_epochs=3)
   )
+  # Validation loss of early stopping and model selection: "loss" (the
+  # training loss) or "encoder_half" (a symmetric loss's encoder half
+  # alone: MIM's decoder half scores one-sample log-densities of sampled,
+  # off-data x, whose key-to-key noise at a fixed model is 10-10^4 times its
+  # late improvement per epoch; BUILD_NOTES, "Early stopping"). Same for
+  # the VAE, which has no decoder half.
+  config.validation = "loss"
   # Posterior-collapse monitor (training.CollapseRule), on the first
   # validation chunk after every epoch: the alarm fires after `checks`
   # consecutive checks with posterior std / prior std >= max_std_ratio and

@@ -93,7 +93,9 @@ def build_model(config, source):
   )
 
 
-def make_loss_fn(config, model):
+def make_loss_fn(config, model, **options):
+  """The config's objective for `model`; `options` go to
+  `objectives.make_loss_fn` (e.g. `encoder_half_only`)."""
   common.check_loss(config.loss)
   return objectives.make_loss_fn(
       model,
@@ -103,6 +105,7 @@ def make_loss_fn(config, model):
       ),
       decoder_estimator=config.decoder_estimator,
       decoder_samples=config.decoder_samples,
+      **options,
   )
 
 

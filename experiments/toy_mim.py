@@ -78,6 +78,11 @@ def make_model(config, x_dim, hidden, latent_dim):
   )
 
 
+# config.validation: the training loss itself, or (symmetric losses) its
+# encoder half alone (`objectives.make_loss_fn(encoder_half_only=True)`).
+_VALIDATION_LOSSES = ("loss", "encoder_half")
+
+
 def _run_name(loss, hidden, latent_dim):
   return f"{loss.replace('>', '_then_')}_h{hidden}_z{latent_dim}"
 
@@ -93,6 +98,10 @@ def _train_stages(config, source, loss, model, anchor, rundir, mesh):
         model=model,
         loss_fn=objectives.make_loss_fn(
             model, loss=stage, latent_anchor=anchor
+        ),
+        eval_loss_fn=objectives.make_loss_fn(
+            model, loss=stage, latent_anchor=anchor,
+            encoder_half_only=config.validation == "encoder_half",
         ),
         source=source,
         workdir=stage_dir,
@@ -258,6 +267,11 @@ def _run_sweep(config, workdir):
   stages = {stage for loss in config.sweep.losses for stage in loss.split(">")}
   for stage in sorted(stages):
     common.check_loss(stage, where="config.sweep.losses")
+  if config.validation not in _VALIDATION_LOSSES:
+    raise mimjax.InputError(
+        f"unknown config.validation {config.validation!r}; use one of "
+        f"{_VALIDATION_LOSSES}"
+    )
   start = time.perf_counter()
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)

@@ -347,6 +347,7 @@ def make_loss_fn(
     latent_anchor=None,
     decoder_estimator="reinforce",
     decoder_samples=1,
+    encoder_half_only=False,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
 
@@ -389,6 +390,11 @@ def make_loss_fn(
       the batch size B); the decoder half draws B / K latents, so it holds
       B samples whatever K (the balanced mixture of Alg. 1) and costs the
       same.
+    encoder_half_only: a symmetric loss's encoder half alone, mean over the
+      B data points (for "mim" the "amim" loss). A validation loss without
+      the decoder half's sampling noise: z ~ P(z), x ~ p(x|z) and one-sample
+      log-densities of off-data x make the full MIM loss at a fixed model
+      vary by nats from key to key (BUILD_NOTES, "Early stopping").
 
   Returns:
     The loss function. `batch` is a dict with "x" `[B, *x_shape]`; `aux`
@@ -403,7 +409,7 @@ def make_loss_fn(
   if loss not in LOSSES:
     raise ValueError(f"unknown loss {loss!r}; use one of {tuple(LOSSES)}")
   objective = LOSSES[loss]
-  symmetric = objective.symmetric
+  symmetric = objective.symmetric and not encoder_half_only
   if symmetric and latent_anchor is None:
     raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
   _check_anchor(latent_anchor)

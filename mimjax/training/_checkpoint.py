@@ -58,6 +58,42 @@ class Checkpointer:
           "aside to resume from an earlier checkpoint, or use a new --workdir."
       ) from e
 
+  def restore_parameters(self, like_params):
+    """The `params` and `best_params` of the newest checkpoint, whatever
+    optimiser state it holds (e.g. one written before a change of the
+    optimiser's layout): for evaluating or measuring a finished run.
+
+    Args:
+      like_params: `[S, ...]` variables with the run's shapes (e.g.
+        `init_state(...).params`).
+
+    Returns:
+      Dict with "params" and "best_params", or None when the directory
+      holds no checkpoint.
+
+    Raises:
+      CheckpointError: naming the folder, when they cannot be read.
+    """
+    epoch = self._manager.latest_step()
+    if epoch is None:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_params)
+    item = {"params": abstract, "best_params": abstract}
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    try:
+      return self._manager.restore(epoch, args=ocp.args.PyTreeRestore(
+          item=item,
+          restore_args=jax.tree.map(
+              lambda _: ocp.ArrayRestoreArgs(sharding=device), item
+          ),
+          partial_restore=True,
+      ))
+    except Exception as e:  # orbax raises many types for unreadable data
+      raise CheckpointError(
+          f"parameters of checkpoint {os.path.join(self.directory, str(epoch))}"
+          f" cannot be restored ({type(e).__name__}: {e})"
+      ) from e
+
   def close(self):
     self._manager.wait_until_finished()
     self._manager.close()
