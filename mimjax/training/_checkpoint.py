@@ -80,8 +80,11 @@ class Checkpointer:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_params)
     item = {"params": abstract, "best_params": abstract}
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    # A reader of its own: this manager's item handler is fixed to the
+    # full-state (StandardRestore) layout once it has saved or restored.
+    reader = ocp.CheckpointManager(self.directory)
     try:
-      return self._manager.restore(epoch, args=ocp.args.PyTreeRestore(
+      return reader.restore(epoch, args=ocp.args.PyTreeRestore(
           item=item,
           restore_args=jax.tree.map(
               lambda _: ocp.ArrayRestoreArgs(sharding=device), item
@@ -93,6 +96,8 @@ class Checkpointer:
           f"parameters of checkpoint {os.path.join(self.directory, str(epoch))}"
           f" cannot be restored ({type(e).__name__}: {e})"
       ) from e
+    finally:
+      reader.close()
 
   def close(self):
     self._manager.wait_until_finished()

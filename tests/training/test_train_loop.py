@@ -494,6 +494,25 @@ def test_corrupt_checkpoint_raises_checkpoint_error(
   assert after == before
 
 
+def test_restore_parameters_ignores_the_optimiser_state(two_epoch_run):
+  """The parameters of a finished run restore into a state built with
+  another optimiser (a different optimiser-state tree), e.g. for
+  measuring a run written before a change of the optimiser's layout."""
+  workdir, final = two_epoch_run
+  sgd = training.make_optimizer(name="sgd", learning_rate=0.1,
+                                steps_per_epoch=1, clip_global_norm=1.0)
+  like = training.init_state(
+      _NoisyLinear(), sgd, jnp.zeros((8, 2)), seed=0, num_seeds=2
+  )
+  checkpointer = training.Checkpointer(os.path.join(workdir, "checkpoints"))
+  with pytest.raises(mimjax.CheckpointError):
+    checkpointer.restore_latest(like)
+  restored = checkpointer.restore_parameters(like.params)
+  checkpointer.close()
+  _assert_trees_equal(restored["params"], final.params)
+  _assert_trees_equal(restored["best_params"], final.best_params)
+
+
 def test_train_accepts_loss_without_beta_in_aux(tmp_path):
   def loss_fn(params, batch, key, beta=1.0):
     loss, _ = _denoising_loss(params, batch, key, beta)
