@@ -102,6 +102,21 @@ def test_unknown_loss_is_rejected_before_training(tmp_path, tiny_toy):
   assert not (tmp_path / "runs").exists()
 
 
+def test_unknown_validation_is_rejected_before_training(tmp_path, tiny_toy):
+  config = tiny_toy(toy_gmm2d.get_config("quick"))
+  config.validation = "decoder_half"
+  with pytest.raises(mimjax.InputError, match="unknown config.validation"):
+    toy_mim.run(config, str(tmp_path))
+  assert not (tmp_path / "runs").exists()
+
+
+def test_encoder_half_validation_trains(tmp_path, tiny_toy):
+  config = tiny_toy(toy_gmm2d.get_config("quick"))
+  config.validation = "encoder_half"
+  results = toy_mim.run(config, str(tmp_path))
+  assert {r["loss"] for r in results["runs"]} == set(config.sweep.losses)
+
+
 def test_missing_data_dir_names_the_flag(tmp_path, tiny_toy):
   config = tiny_toy(toy_pca20.get_config("quick"))
   config.data.dir = str(tmp_path / "nowhere")
