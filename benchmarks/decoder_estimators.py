@@ -4,7 +4,8 @@ Trains `--config` (an image config; MIM) once per estimator of
 `--estimators` (`rloo:K` = decoder_estimator "rloo" with K decoder samples)
 plus, with `--vae`, the VAE, all from the same seed and data order, for
 `--epochs` epochs at beta = 1, each in `<workdir>/<name>` (finished runs are
-read back, killed ones resume). Every metric is computed on the *validation*
+read back, killed ones resume; a workdir of the earlier test-split version
+needs a new --workdir). Every metric is computed on the *validation*
 split (`config.eval.split = "validation"`): the default estimator is chosen
 from these numbers, so the test set never takes part. Then writes to
 `--workdir`:

@@ -41,7 +41,9 @@ from experiments import cli
 from experiments import common
 from experiments import image_mim
 from experiments import toy_mim
+import mimjax
 from mimjax import data
+from mimjax import files
 from mimjax import objectives
 from mimjax import training
 
@@ -62,6 +64,12 @@ def _longest_gap(curve, warmup):
     if curve[e] < best:
       best, gap, last = curve[e], max(gap, e + 1 - last), e + 1
   return max(gap, len(curve) - last)
+
+
+def _recorded_validation(workdir):
+  """`config.validation` of the run in `workdir` (run.json), or "loss"."""
+  record = files.read_json(os.path.join(workdir, training.RUN_FILE)) or {}
+  return record.get("config", {}).get("validation", "loss")
 
 
 def _late_slope(curve, late):
@@ -93,8 +101,11 @@ def _validation_noise(config, source, model, loss_fn, rundir):
       num_seeds=config.num_seeds,
   )
   checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
-  params = checkpointer.restore_parameters(like.params)["params"]
+  restored = checkpointer.restore_parameters(like)
   checkpointer.close()
+  if restored is None:
+    raise mimjax.MissingInputError(f"{rundir}/checkpoints holds no checkpoint")
+  params = restored["params"]
   n = config.train.eval_batch_size
   x = np.asarray(source.validation["x"], np.float32)
   chunks = jnp.asarray(x[: len(x) // n * n].reshape(-1, n, *x.shape[1:]))
@@ -112,7 +123,8 @@ def _runs(workdir, config, source):
   """(name, folder, model, loss name, make_loss_fn(**options)) of every
   run in `workdir`."""
   if _CHAPTER.value == "image":
-    model = image_mim.build_model(config, source)
+    # Validated in eval mode (dropout off, BatchNorm averages), as the run.
+    model = image_mim.build_model(config, source).clone(train=False)
     make = lambda **options: image_mim.make_loss_fn(config, model, **options)
     yield (os.path.basename(os.path.normpath(workdir)), workdir, model,
            config.loss, make)
@@ -154,8 +166,9 @@ def main(argv):
         )
         for k, r in rules.items()
     }
-    # The validation loss the run used (its curve in metrics.jsonl).
-    encoder_half = config.get("validation") == "encoder_half"
+    # The validation loss the run used (its curve in metrics.jsonl), as its
+    # recorded config says.
+    encoder_half = _recorded_validation(workdir) == "encoder_half"
     noise = _validation_noise(
         config, source, model, make_loss_fn(encoder_half_only=encoder_half),
         rundir,

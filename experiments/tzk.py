@@ -117,11 +117,15 @@ def load_flow_params(config, flow_workdir):
       os.path.join(flow_workdir, "checkpoints")
   )
   try:
-    state = checkpointer.restore_latest(template)
+    # Parameters only: a finished run's optimiser state is not needed.
+    restored = checkpointer.restore_parameters(template)
   finally:
     checkpointer.close()
-  if state is None:
-    raise mimjax.MissingInputError(f"{flow_workdir}/checkpoints holds no checkpoint")
+  if restored is None:
+    raise mimjax.MissingInputError(
+        f"{flow_workdir}/checkpoints holds no checkpoint"
+    )
+  state = template.replace(**restored)
   return jax.tree.map(lambda a: a[0], training.selected_params(state))
 
 

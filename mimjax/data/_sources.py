@@ -283,7 +283,7 @@ def make_source(
       `check_split_sizes`), or bad files (see `data.load_arrays`).
   """
   if name == "gmm":
-    if len(means):
+    if means is not None and len(means):
       means = np.asarray(means, np.float32)
     else:
       means = gmm_means(dim, num_components, offset_scale)

@@ -42,6 +42,7 @@ from mimjax.training._stopping import replay_stopping
 from mimjax.training._stopping import seed_outcome
 from mimjax.training._stopping import stop_reasons
 from mimjax.training._stopping import stopping_update
+from mimjax.training._workdir import ADDED_FIELDS
 from mimjax.training._workdir import RUN_FILE
 from mimjax.training._workdir import SAFE_FIELDS
 from mimjax.training._workdir import check_same_config
@@ -54,6 +55,7 @@ from mimjax.training._workdir import run_record
 from mimjax.training._writer import MetricWriter
 
 __all__ = (
+    "ADDED_FIELDS",
     "CheckpointError",
     "Checkpointer",
     "CollapseRule",

@@ -51,25 +51,40 @@ class Checkpointer:
           epoch, args=ocp.args.StandardRestore(abstract)
       )
     except Exception as e:  # orbax raises many types for unreadable data
+      folder = os.path.join(self.directory, str(epoch))
+      try:
+        self._read_parameters(epoch, like_state)
+      except Exception:  # the parameters are unreadable too
+        pass
+      else:
+        raise CheckpointError(
+            f"checkpoint {folder} holds this model's parameters but an "
+            "optimiser state of another layout (written by an earlier mimjax, "
+            "whose optimiser also covered non-trainable collections, or with "
+            "another optimiser): training cannot resume from it. Nothing was "
+            "deleted: use a new --workdir or --overwrite (its parameters stay "
+            "readable with Checkpointer.restore_parameters)."
+        ) from e
       raise CheckpointError(
-          f"checkpoint {os.path.join(self.directory, str(epoch))} cannot be "
+          f"checkpoint {folder} cannot be "
           f"restored ({type(e).__name__}: {e}). It is corrupt or from a "
           "different model/config. Nothing was deleted: move that folder "
           "aside to resume from an earlier checkpoint, or use a new --workdir."
       ) from e
 
-  def restore_parameters(self, like_params):
-    """The `params` and `best_params` of the newest checkpoint, whatever
-    optimiser state it holds (e.g. one written before a change of the
-    optimiser's layout): for evaluating or measuring a finished run.
+  def restore_parameters(self, like_state):
+    """The parameters of the newest checkpoint, whatever optimiser state it
+    holds (e.g. one written before a change of the optimiser's layout): for
+    evaluating or measuring a finished run.
 
     Args:
-      like_params: `[S, ...]` variables with the run's shapes (e.g.
-        `init_state(...).params`).
+      like_state: a `TrainState` with the run's shapes (e.g. `init_state`).
 
     Returns:
-      Dict with "params" and "best_params", or None when the directory
-      holds no checkpoint.
+      Dict with "params", "best_params" and "best_epoch" (the fields
+      `selected_params` reads; `like_state.replace(**result)` is a state to
+      evaluate, not to resume), or None when the directory holds no
+      checkpoint.
 
     Raises:
       CheckpointError: naming the folder, when they cannot be read.
@@ -77,9 +92,22 @@ class Checkpointer:
     epoch = self._manager.latest_step()
     if epoch is None:
       return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_params)
-    item = {"params": abstract, "best_params": abstract}
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    try:
+      return self._read_parameters(epoch, like_state)
+    except Exception as e:  # orbax raises many types for unreadable data
+      raise CheckpointError(
+          f"parameters of checkpoint {os.path.join(self.directory, str(epoch))}"
+          f" cannot be restored ({type(e).__name__}: {e})"
+      ) from e
+
+  def _read_parameters(self, epoch, like_state):
+    item = {
+        name: jax.tree.map(
+            ocp.utils.to_shape_dtype_struct, getattr(like_state, name)
+        )
+        for name in ("params", "best_params", "best_epoch")
+    }
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     # A reader of its own: this manager's item handler is fixed to the
     # full-state (StandardRestore) layout once it has saved or restored.
     reader = ocp.CheckpointManager(self.directory)
@@ -91,11 +119,6 @@ class Checkpointer:
           ),
           partial_restore=True,
       ))
-    except Exception as e:  # orbax raises many types for unreadable data
-      raise CheckpointError(
-          f"parameters of checkpoint {os.path.join(self.directory, str(epoch))}"
-          f" cannot be restored ({type(e).__name__}: {e})"
-      ) from e
     finally:
       reader.close()
 

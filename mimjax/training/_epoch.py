@@ -94,7 +94,8 @@ def make_epoch_fn(
       `{"batch_stats": ...}`) that replace those in params after the step.
     eval_loss_fn: the validation loss (default `loss_fn`), e.g. the same
       objective with BatchNorm in inference mode.
-    optimizer: optax transformation.
+    optimizer: optax transformation over the trainable `params["params"]`
+      (see `train_step`).
     source: device data source (see `mimjax.data`); one with non-empty
       `bucket_widths` and `bucket_index(step, data)` has each step's batch
       cut to its bucket's width.

@@ -128,10 +128,13 @@ def train(
     loss_fn: `loss_fn(params, batch, key, beta) -> (scalar, aux)`.
     source: device data source.
     settings: `TrainSettings` (schedule, early stopping, logging).
-    optimizer: optax optimiser (e.g. `make_optimizer(...)`).
+    optimizer: optax optimiser (e.g. `make_optimizer(...)`), initialised
+      and applied on the trainable `params["params"]` only (see
+      `train_step`).
     workdir: folder for checkpoints and metrics.
     mesh: the 1-D data mesh.
-    seed: base seed; seed index i trains from `fold_in(key(seed), i)`.
+    seed: base seed of every stream (initialisation: see `init_state`;
+      data order and noise: see `make_epoch_fn`).
     num_seeds: seeds trained together (vmapped) in one program.
     init_params: optional `[S, ...]` starting parameters (see `init_state`);
       ignored when resuming from a checkpoint.

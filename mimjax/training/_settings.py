@@ -2,8 +2,9 @@
 
 The library takes these settings, not a config object: experiments build
 them from their ml_collections `config.train` section
-(`TrainSettings(**config.train)`), and a researcher's own code writes them
-out.
+(`experiments.common.train`: `TrainSettings(**config.train)` less the
+fields only an experiment reads, such as TzK's `conditional_max_epochs`),
+and a researcher's own code writes them out.
 """
 
 import dataclasses
@@ -18,8 +19,8 @@ class TrainSettings:
     max_epochs: the epoch cap.
     patience: early stopping: stop a seed after this many epochs without
       progress (`StoppingRule`).
-    beta_warmup_epochs: beta = min(1, epoch / this) (0: beta = 1 from the
-      start).
+    beta_warmup_epochs: beta = min(1, e / this) in the e-th epoch (e = 1,
+      2, ...; 0: beta = 1 from the start).
     beta_warmup_steps: per-step warm-up over this many steps instead (> 0
       overrides `beta_warmup_epochs`).
     min_delta: relative margin an epoch must beat the last progress by.
@@ -51,4 +52,3 @@ class TrainSettings:
   log_every: int = 1
   eval_batch_size: int = 100
   progress_every: int = 0
-

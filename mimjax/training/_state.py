@@ -67,7 +67,8 @@ def init_state(
 
   Args:
     model: Flax module; `model.init(key, x)`.
-    optimizer: optax transformation.
+    optimizer: optax transformation; its state is built over the trainable
+      `params["params"]` only.
     example_x: `[B, *x_shape]` example input (shapes only).
     seed: base seed; seed index i uses fold_in(fold_in(key(seed), 0), i).
     num_seeds: S.

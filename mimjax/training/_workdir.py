@@ -42,6 +42,10 @@ SAFE_FIELDS = (
 # Fields a resumed run may change: a longer budget continues the training
 # (a finished run's results are still checked against them).
 RESUMABLE_FIELDS = ("train.max_epochs",)
+# Fields added to configs after runs were recorded, with the value that
+# reproduces what those runs did: a recorded config without the field reads
+# as having it (so finished runs are still read back, not refused).
+ADDED_FIELDS = {"validation": "loss"}
 _LIBRARIES = (
     "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "distrax", "numpy",
     "ml-collections", "tensorflow-datasets", "scikit-learn",
@@ -149,9 +153,13 @@ def config_diff(old, new, *, safe_fields=SAFE_FIELDS):
 
   Returns:
     Sorted `[(dotted field, old value, new value)]`; a field present in only
-    one config has the value `"<absent>"` in the other.
+    one config has the value `"<absent>"` in the other (a field of
+    `ADDED_FIELDS` absent from `old` reads as its old-behaviour value).
   """
   a, b = _flatten(_canonical(old)), _flatten(_canonical(new))
+  for field, value in ADDED_FIELDS.items():
+    if field in b:
+      a.setdefault(field, value)
   safe = lambda f: any(f == s or f.startswith(s + ".") for s in safe_fields)
   return [
       (f, a.get(f, "<absent>"), b.get(f, "<absent>"))

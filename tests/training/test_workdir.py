@@ -29,6 +29,13 @@ def test_config_diff_names_fields_and_ignores_safe_ones():
       ("a.b", 1, 2), ("extra", "<absent>", 4), ("gone", 3, "<absent>"),
   ]
   assert training.config_hash(old) != training.config_hash(new)
+  # A field added later reads, where a recorded config lacks it, as the
+  # value that reproduces the old runs.
+  assert training.config_diff(dict(x=1), dict(x=1, validation="loss")) == []
+  assert training.config_diff(
+      dict(x=1), dict(x=1, validation="encoder_half")
+  ) == [("validation", "loss", "encoder_half")]
+  assert training.config_diff(dict(x=1), dict(x=1)) == []
   assert training.config_hash(_config()) == training.config_hash(
       _config().to_dict()
   )
