@@ -24,8 +24,6 @@ import os
 import pickle
 from typing import ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mimjax._errors import InputError
