@@ -6,7 +6,11 @@ best of `--repeats` timings of `--steps` steps, as images/second. Also reports
 each objective's step time relative to the VAE's. Usage:
 
   python -m benchmarks.image_step --priors=standard_normal,vamp --losses=vae,amim,mim \
-      [--network=mlp --decoder_estimator=rloo --decoder_samples=2]
+      [--network=mlp --decoder_estimator=rloo --decoder_samples=2] \
+      [--latent_anchor=learned]
+
+MIM's decoder half samples `--latent_anchor` (the configs' default
+`standard_normal`, or the authors' learned p(z)).
 """
 
 import time
@@ -21,6 +25,7 @@ from mimjax import distributions
 from mimjax import models
 from mimjax import objectives
 from mimjax import training
+from experiments import common
 
 _PRIORS = flags.DEFINE_list("priors", ["standard_normal", "vamp"], "p(z2) kinds.")
 _LOSSES = flags.DEFINE_list("losses", ["vae", "amim", "mim"], "Objectives.")
@@ -36,6 +41,11 @@ _ESTIMATOR = flags.DEFINE_string(
 )
 _DECODER_SAMPLES = flags.DEFINE_integer(
     "decoder_samples", 1, "MIM decoder samples per latent."
+)
+_ANCHOR = flags.DEFINE_enum(
+    "latent_anchor", "standard_normal",
+    ["standard_normal", *common.LEARNED_ANCHORS],
+    "P(z) of MIM's decoder half (config.latent_anchor.kind).",
 )
 
 
@@ -54,7 +64,8 @@ def time_step(prior, loss):
       network=_NETWORK.value,
   )
   loss_fn = objectives.make_loss_fn(
-      model, loss=loss, latent_anchor=objectives.MODEL_PRIOR,
+      model, loss=loss,
+      latent_anchor=common.latent_anchor(_ANCHOR.value, sum(model.latent_dims)),
       decoder_estimator=_ESTIMATOR.value,
       decoder_samples=_DECODER_SAMPLES.value,
   )
@@ -94,7 +105,8 @@ def main(argv):
   del argv
   print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}, "
         f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}, "
-        f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value}")
+        f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value}, "
+        f"anchor {_ANCHOR.value}")
   print("| prior | loss | compile s | images/s | step time / VAE step |")
   print("| --- | --- | --- | --- | --- |")
   for prior in _PRIORS.value:

@@ -9,9 +9,11 @@ latent -> data.
 """
 
 from mimjax.distributions._conditionals import AutoregressiveBernoulli
+from mimjax.distributions._conditionals import DiagGaussianMixture
 from mimjax.distributions._conditionals import bernoulli
 from mimjax.distributions._conditionals import categorical
 from mimjax.distributions._conditionals import diag_gaussian
+from mimjax.distributions._conditionals import diag_gaussian_mixture_log_prob
 from mimjax.distributions._conditionals import gaussian_mixture
 from mimjax.distributions._conditionals import is_reparameterized
 from mimjax.distributions._conditionals import scale_from_logvar
@@ -36,6 +38,7 @@ __all__ = (
     "AffineCoupling",
     "AutoregressiveBernoulli",
     "ChannelPermutation",
+    "DiagGaussianMixture",
     "GaussianMixturePrior",
     "Invertible1x1Conv",
     "SequenceCategorical",
@@ -48,6 +51,7 @@ __all__ = (
     "categorical",
     "data_initializer",
     "diag_gaussian",
+    "diag_gaussian_mixture_log_prob",
     "gaussian_mixture",
     "is_reparameterized",
     "scale_from_logvar",

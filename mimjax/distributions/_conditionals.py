@@ -117,16 +117,80 @@ def gaussian_mixture(logits, locs, scales):
   )
 
 
+def diag_gaussian_mixture_log_prob(z, logits, locs, scales):
+  """log sum_k pi_k N(z; loc_k, diag(scale_k^2)) through two matmuls.
+
+  The quadratic form is expanded, sum_d (z_d - m_kd)^2 / s_kd^2 =
+  z^2 . P_k - 2 z . (m_k P_k) + m_k^2 . P_k with P_k = 1 / s_k^2, so the
+  `[N, K]` component log-densities come from `[N, d] @ [d, K]` products
+  instead of an `[N, K, d]` difference tensor: with its gradient 50x faster
+  for a K = 500 VampPrior on 250 points of d = 40 (BUILD_NOTES, "VampPrior
+  log-density"). The matmuls run at full float32 precision (TPUs default to
+  bfloat16 passes). Float32 cancellation error grows with
+  sum_d m_kd^2 / s_kd^2; it is < 0.05 nats at d = 40, |m| ~ 3 and the
+  image models' std floor 0.05 (tested).
+
+  Args:
+    z: `[..., d]` points.
+    logits: `[K]` unnormalised mixture log-weights.
+    locs: `[K, d]` component means.
+    scales: `[K, d]` component standard deviations.
+
+  Returns:
+    `[...]` log-densities.
+  """
+  precision = jax.lax.Precision.HIGHEST
+  flat = z.reshape(-1, z.shape[-1])
+  inv_var = 1.0 / jnp.square(scales)  # [K, d]
+  quadratic = (
+      jnp.matmul(jnp.square(flat), inv_var.T, precision=precision)
+      - 2.0 * jnp.matmul(flat, (locs * inv_var).T, precision=precision)
+      + jnp.sum(jnp.square(locs) * inv_var, axis=-1)
+  )  # [N, K]
+  log_normalizer = jnp.sum(jnp.log(scales), axis=-1) + 0.5 * locs.shape[
+      -1
+  ] * jnp.log(2.0 * jnp.pi)
+  log_components = -0.5 * quadratic - log_normalizer
+  log_weights = jax.nn.log_softmax(logits)
+  log_prob = jax.nn.logsumexp(log_components + log_weights, axis=-1)
+  return log_prob.reshape(z.shape[:-1])
+
+
+class DiagGaussianMixture(distrax.MixtureSameFamily):
+  """An unbatched mixture of K diagonal Gaussians, log_prob in matmuls.
+
+  distrax's `MixtureSameFamily` with `MultivariateNormalDiag` components
+  (sampling, mean, variance unchanged); `log_prob` is
+  `diag_gaussian_mixture_log_prob`.
+  """
+
+  def log_prob(self, value):
+    components = self.components_distribution
+    return diag_gaussian_mixture_log_prob(
+        value,
+        self.mixture_distribution.logits,
+        components.loc,
+        components.scale_diag,
+    )
+
+
 def uniform_mixture(components):
   """Equal-weight mixture over the last batch axis of `components`.
 
   Args:
-    components: distribution with batch shape `[..., K]`.
+    components: distribution with batch shape `[..., K]`. An unbatched
+      mixture (`[K]`) of `diag_gaussian`s is a `DiagGaussianMixture`.
 
   Returns:
     Distribution with batch shape `[...]` and the components' event shape.
   """
-  return distrax.MixtureSameFamily(
+  diagonal = isinstance(components, distrax.MultivariateNormalDiag)
+  mixture = (
+      DiagGaussianMixture
+      if diagonal and len(components.batch_shape) == 1
+      else distrax.MixtureSameFamily
+  )
+  return mixture(
       mixture_distribution=distrax.Categorical(
           logits=jnp.zeros(components.batch_shape)
       ),
