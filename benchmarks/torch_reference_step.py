@@ -33,6 +33,11 @@ _NETWORK = flags.DEFINE_enum(
     "network", "conv", ["conv", "mlp"],
     "convHVAE_2level or the dense HVAE_2level.",
 )
+_ANCHOR = flags.DEFINE_enum(
+    "latent_anchor", "standard_normal", ["standard_normal", "learned"],
+    "P(z) of the MIM step's decoder half: N(0, I) (mimjax's image configs) "
+    "or the learned p(z) (the authors' code).",
+)
 
 # (in, out, kernel, stride, padding) of the two encoders' gated convolutions.
 _Q_Z2 = ((1, 32, 7, 1, 3), (32, 32, 3, 2, 1), (32, 64, 5, 1, 2),
@@ -163,14 +168,18 @@ def _build(torch, vamp, dense):
       z1, z2, _ = self.encode(x)
       enc = -(_log_bernoulli(self.logits(z1, z2), x)
               + self.log_prior(z1, z2, pseudo))
-      # Decoder half: z ~ p(z) (pathwise), x ~ p(x|z), draws per latent.
+      # Decoder half: z ~ P(z) (N(0, I), or p(z) pathwise), x ~ p(x|z),
+      # draws per latent.
       n = x.shape[0] // draws
-      if pseudo is None:
-        z2 = torch.randn(n, 40)
+      if _ANCHOR.value == "standard_normal":
+        z1, z2 = torch.randn(n, 40), torch.randn(n, 40)
       else:
-        k = torch.randint(0, _K.value, (n,))
-        z2 = _sample(pseudo[0][k], pseudo[1][k])
-      z1 = _sample(*self.prior_bottom(z2))
+        if pseudo is None:
+          z2 = torch.randn(n, 40)
+        else:
+          k = torch.randint(0, _K.value, (n,))
+          z2 = _sample(pseudo[0][k], pseudo[1][k])
+        z1 = _sample(*self.prior_bottom(z2))
       logits = self.logits(z1, z2).repeat(draws, 1, 1, 1)
       z1, z2 = z1.repeat(draws, 1), z2.repeat(draws, 1)
       xs = torch.bernoulli(torch.sigmoid(logits)).detach()
@@ -224,7 +233,8 @@ def main(argv):
   torch.manual_seed(0)
   torch.set_num_threads(_THREADS.value)
   print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}")
+        f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}, "
+        f"MIM anchor {_ANCHOR.value}")
   print("| prior | VAE step images/s | MIM step (RLOO K = 2) images/s | "
         "IS-NLL s per image at S = 5000 |")
   print("| --- | --- | --- | --- |")
