@@ -23,6 +23,7 @@ from mimjax import data
 from mimjax import models
 from mimjax import objectives
 from mimjax import training
+from benchmarks import _sentence_batch
 
 _LOSSES = flags.DEFINE_list("losses", ["smim", "vae"], "Objectives.")
 _LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
@@ -32,16 +33,6 @@ _VOCAB = flags.DEFINE_integer("vocab_size", 10002, "Vocabulary size.")
 _DECODE_BATCH = flags.DEFINE_integer("decode_batch", 100, "Decoded per call.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Steps per timing.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timings (best is kept).")
-
-
-def _batch(rng, n):
-  """`[n, max_len]` rows with PTB-like lengths (mean ~22 words)."""
-  words = np.clip(rng.gamma(4.0, 5.5, n).astype(int), 1, _MAX_LEN.value - 1)
-  x = np.zeros((n, _MAX_LEN.value), np.int32)
-  for i, w in enumerate(words):
-    x[i, :w] = rng.integers(4, _VOCAB.value, w)
-    x[i, w] = data.EOS
-  return jnp.asarray(x)
 
 
 def _best_time(step, carry):
@@ -103,7 +94,9 @@ def time_decode(latent_dim, params):
 
 def main(argv):
   del argv
-  x = _batch(np.random.default_rng(0), _BATCH.value)
+  x = jnp.asarray(_sentence_batch.ptb_like_batch(
+      np.random.default_rng(0), _BATCH.value, _MAX_LEN.value, _VOCAB.value
+  ))
   tokens = int(jnp.sum(x != data.PAD))
   print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}; batch "
         f"{_BATCH.value} x {_MAX_LEN.value} ({tokens} real tokens), "

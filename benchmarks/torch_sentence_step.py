@@ -27,6 +27,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from benchmarks import _sentence_batch
+
+_PAD, _SOS = _sentence_batch.PAD, _sentence_batch.SOS
+
 _LOSSES = flags.DEFINE_list("losses", ["smim", "vae"], "smim and/or vae.")
 _LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
 _BATCH = flags.DEFINE_integer("batch_size", 20, "Sentences per step.")
@@ -35,20 +39,6 @@ _VOCAB = flags.DEFINE_integer("vocab_size", 10002, "Vocabulary size.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Steps per timing.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timings (best is kept).")
 _THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
-
-# Special token ids of `mimjax.data` (<pad> = 0, <sos>, <eos>, <unk>).
-_PAD, _SOS, _EOS = 0, 1, 2
-
-
-def _batch(rng, n):
-  """`[n, max_len]` rows with PTB-like lengths (`sentence_step._batch`)."""
-  words = np.clip(rng.gamma(4.0, 5.5, n).astype(int), 1, _MAX_LEN.value - 1)
-  x = np.zeros((n, _MAX_LEN.value), np.int64)
-  for i, w in enumerate(words):
-    x[i, :w] = rng.integers(4, _VOCAB.value, w)
-    x[i, w] = _EOS
-  return x
-
 
 def _build(torch, latent_dim):
   """The sentence auto-encoder; `loss(x, kind)` is the batch-mean loss."""
@@ -128,7 +118,9 @@ def main(argv):
     sys.exit("PyTorch is not installed: `pip install torch` (CPU build)")
   torch.manual_seed(0)
   torch.set_num_threads(_THREADS.value)
-  x = torch.from_numpy(_batch(np.random.default_rng(0), _BATCH.value))
+  x = torch.from_numpy(_sentence_batch.ptb_like_batch(
+      np.random.default_rng(0), _BATCH.value, _MAX_LEN.value, _VOCAB.value
+  )).long()
   lengths = (x != _PAD).sum(1)
   tokens = int(lengths.sum())
   print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; "

@@ -147,9 +147,10 @@ def diag_gaussian_mixture_log_prob(z, logits, locs, scales):
       - 2.0 * jnp.matmul(flat, (locs * inv_var).T, precision=precision)
       + jnp.sum(jnp.square(locs) * inv_var, axis=-1)
   )  # [N, K]
-  log_normalizer = jnp.sum(jnp.log(scales), axis=-1) + 0.5 * locs.shape[
-      -1
-  ] * jnp.log(2.0 * jnp.pi)
+  dim = locs.shape[-1]
+  log_normalizer = (
+      jnp.sum(jnp.log(scales), axis=-1) + 0.5 * dim * jnp.log(2.0 * jnp.pi)
+  )
   log_components = -0.5 * quadratic - log_normalizer
   log_weights = jax.nn.log_softmax(logits)
   log_prob = jax.nn.logsumexp(log_components + log_weights, axis=-1)

@@ -281,3 +281,13 @@ def test_bucket_widths_must_end_at_the_row_length():
     data.TextSource(x_train=x, y_train=zeros, x_val=x, y_val=zeros,
                     x_test=x, y_test=zeros, batch_size=2, vocab=vocab,
                     bucket_widths=(2, 4))
+
+
+def test_benchmark_sentence_batch_uses_the_library_token_ids():
+  """The PyTorch yardstick builds its batch without mimjax: its ids must
+  be `mimjax.data`'s, or the two benchmarks time different batches."""
+  from benchmarks import _sentence_batch  # pylint: disable=g-import-not-at-top
+  assert (_sentence_batch.PAD, _sentence_batch.UNK, _sentence_batch.SOS,
+          _sentence_batch.EOS) == (data.PAD, data.UNK, data.SOS, data.EOS)
+  x = _sentence_batch.ptb_like_batch(np.random.default_rng(0), 5, 16, 50)
+  assert x.shape == (5, 16) and np.all(np.sum(x == data.EOS, 1) == 1)

@@ -1,0 +1,24 @@
+"""The timed sentence batch shared by the mimjax and PyTorch sentence steps.
+
+numpy only, so the PyTorch benchmark (run where jax need not be installed)
+builds exactly the batch `benchmarks.sentence_step` times.
+"""
+
+import numpy as np
+
+# Special token ids of `mimjax.data` (`PAD, UNK, SOS, EOS`).
+PAD, UNK, SOS, EOS = 0, 1, 2, 3
+
+
+def ptb_like_batch(rng, n, max_len, vocab_size):
+  """`[n, max_len]` int32 rows with PTB-like lengths (mean ~22 words).
+
+  Row i holds w_i random word ids (>= 4), then <eos>, then pads, with
+  w_i ~ Gamma(4, 5.5) clipped to [1, max_len - 1].
+  """
+  words = np.clip(rng.gamma(4.0, 5.5, n).astype(int), 1, max_len - 1)
+  x = np.full((n, max_len), PAD, np.int32)
+  for i, w in enumerate(words):
+    x[i, :w] = rng.integers(4, vocab_size, w)
+    x[i, w] = EOS
+  return x
