@@ -29,6 +29,6 @@ LAYERS = {
     "evaluation": ("losses", "metrics", "data", "models", "objectives"),
     "plotting": (),
 }
-SHARED = ("_errors", "_checks", "files")
+SHARED = ("_errors", "_checks", "_progress", "files")
 __all__ = ("CheckpointError", "InputError", "MissingInputError", "LAYERS",
            "SHARED", "TimeBudgetReached")

@@ -19,6 +19,7 @@ import functools
 import jax
 import numpy as np
 
+from mimjax import _progress
 from mimjax import metrics
 from mimjax import objectives
 from mimjax.evaluation import _latent
@@ -116,6 +117,9 @@ def evaluate_image_model(
   m = num_nll_examples or n
   m = (min(m, n) // nll_batch) * nll_batch
   log_px, stderr = [], []
+  progress = _progress.Progress(
+      f"IS-NLL (S = {nll_samples})", m, unit="images"
+  )
   for start in range(0, m, nll_batch):
     lp, se = _latent._log_q_x(  # pylint: disable=protected-access
         model, params, x_test[start : start + nll_batch], nll_samples,
@@ -123,6 +127,7 @@ def evaluate_image_model(
     )
     log_px.append(np.asarray(lp))
     stderr.append(np.asarray(se))
+    progress.update(start + nll_batch)
   log_px, stderr = np.concatenate(log_px), np.concatenate(stderr)
   flat = lambda a: a.reshape(len(a), -1)
   knn = metrics.knn_accuracy(

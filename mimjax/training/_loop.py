@@ -9,6 +9,7 @@ from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
 
+from mimjax import _progress
 from mimjax._errors import TimeBudgetReached
 from mimjax.training import _checkpoint
 from mimjax.training import _epoch
@@ -92,11 +93,6 @@ def _log_new_alarms(workdir, epoch, previous_alarm, state):
         os.path.basename(workdir), epoch, fired.tolist(),
         ", ".join(sorted({kinds[i] for i in fired})),
     )
-
-
-def _format_eta(seconds):
-  seconds = int(seconds)
-  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def train(
@@ -275,7 +271,7 @@ def train(
             int(np.sum(state.stopped)),
             num_seeds,
             rate,
-            _format_eta(eta),
+            _progress.format_eta(eta),
         )
   finally:
     checkpointer.close()
