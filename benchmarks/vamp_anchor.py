@@ -9,7 +9,9 @@ looks at the test set. A variant is `+`-joined parts:
   vae | learned | standard_normal | learned_stop_gradient
                      the objective (VAE) or MIM with that
                      `config.latent_anchor.kind`;
-  warmup             beta = min(1, epoch / --warmup_epochs) (else beta = 1);
+  warmup             beta = min(1, epoch / --warmup_epochs), or with
+                     --warmup_steps > 0 min(1, step / --warmup_steps) (for a
+                     one-epoch schedule such as `:small`); else beta = 1;
   floor<k>           `config.model.min_logvar = -k` (std >= exp(-k / 2)).
 
 Writes `<workdir>/summary.md` (IS-NLL, ELBO, 5-NN on sampled codes and on
@@ -18,6 +20,9 @@ posterior std), `summary.json` and `val_loss.png`.
 
   python -m benchmarks.vamp_anchor --config=configs/mnist_hvae_vp.py \
       --config.data.dir=../shared/data --workdir=workdirs/vamp_anchor_hvae
+  python -m benchmarks.vamp_anchor --config=configs/mnist_vp.py:small \
+      --config.data.dir=../shared/data --epochs=0 --warmup_steps=50 \
+      --nll_examples=200 --workdir=workdirs/vamp_anchor_conv
 """
 
 import copy
@@ -42,6 +47,11 @@ _EPOCHS = flags.DEFINE_integer(
 )
 _WARMUP_EPOCHS = flags.DEFINE_integer(
     "warmup_epochs", 3, "Beta warm-up length of the `warmup` variants."
+)
+_WARMUP_STEPS = flags.DEFINE_integer(
+    "warmup_steps", 0,
+    "If > 0, the `warmup` variants warm beta up over this many steps instead "
+    "of --warmup_epochs epochs.",
 )
 _NLL_SAMPLES = flags.DEFINE_integer("nll_samples", 100, "IS-NLL samples S.")
 _NLL_EXAMPLES = flags.DEFINE_integer(
@@ -68,7 +78,10 @@ def variant_config(base, variant):
     config.train.update(max_epochs=_EPOCHS.value, patience=_EPOCHS.value)
   config.train.beta_warmup_epochs = 1
   for mod in mods:
-    if mod == "warmup":
+    if mod == "warmup" and _WARMUP_STEPS.value:
+      with config.train.unlocked():
+        config.train.beta_warmup_steps = _WARMUP_STEPS.value
+    elif mod == "warmup":
       config.train.beta_warmup_epochs = _WARMUP_EPOCHS.value
     elif mod.startswith("floor") and mod[5:].isdigit():
       config.model.min_logvar = -float(mod[5:])
