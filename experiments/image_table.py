@@ -13,6 +13,8 @@ VampPrior paper's), plus every other metric of `results.json`.
       --data_dir=/folder/with/mnist.npz --workdir=workdirs/table_small
   python -m experiments.image_table --model=hvae --arg= --losses=vae,amim,mim \
       --data_dir=../shared/data --workdir=workdirs/images_hvae
+  python -m experiments.image_table --model=hvae --arg= --losses=vae,amim,mim \
+      --from_results --workdir=results/images_hvae   # table of committed runs
 """
 
 import importlib
@@ -35,6 +37,12 @@ _MODEL = flags.DEFINE_enum(
 )
 _SEEDS = flags.DEFINE_list(
     "seeds", ["0"], "Values of config.seed; one run per seed and row."
+)
+_FROM_RESULTS = flags.DEFINE_bool(
+    "from_results", False,
+    "Train nothing: build the table from each row's "
+    "<workdir>/<dataset>_<prior>_<loss>_seed<k>/results.json (e.g. the "
+    "committed results/images_hvae); a row without one says 'not run'.",
 )
 flags.adopt_module_key_flags(table_flags)
 flags.declare_key_flag("workdir")
@@ -92,6 +100,10 @@ def write_table(rows, path, *, no_warmup, model="conv_hvae"):
       "|" + " --- |" * (7 + len(_COLUMNS) - 1),
   ]
   for (dataset, prior, loss, seed), r in rows:
+    if r is None:  # --from_results without a results.json
+      lines.append(f"| {dataset} {prior.upper()} {loss.upper()} seed {seed} | "
+                   "not run |" + " |" * (4 + len(_COLUMNS)))
+      continue
     thesis = THESIS.get((dataset, prior, loss), dict(nll=(None,) * 2,
                                                      knn5=(None,) * 2))
     paper = VAMPPRIOR_PAPER.get((dataset, prior, loss)) if model == "hvae" else None
@@ -113,6 +125,15 @@ def write_table(rows, path, *, no_warmup, model="conv_hvae"):
       "MNIST, a second-hand value not verified against the paper "
       "(BUILD_NOTES).\n\n" + "\n".join(lines) + "\n"
   )
+
+
+def _read_results(run_dir):
+  """The results.json of a finished run, or None (logged) if it has none."""
+  path = os.path.join(run_dir, "results.json")
+  if not os.path.exists(path):
+    logging.warning("--from_results: no %s; its row says 'not run'", path)
+    return None
+  return files.read_json(path)
 
 
 def main(argv):
@@ -138,6 +159,10 @@ def main(argv):
           name = f"{dataset}_{prior}_{loss}_seed{seed}"
           logging.info("=== %s", name)
           workdir = os.path.join(root, name)
+          if _FROM_RESULTS.value:
+            rows.append(((dataset, prior, loss, seed),
+                         _read_results(workdir)))
+            continue
           os.makedirs(workdir, exist_ok=True)
           rows.append(
               ((dataset, prior, loss, seed), image_mim.run(
@@ -149,6 +174,7 @@ def main(argv):
               model=_MODEL.value)
   files.write_json(os.path.join(root, "table.json"), [
       dict(run=f"{d}_{p}_{l}_seed{s}", **r) for (d, p, l, s), r in rows
+      if r is not None
   ])
   logging.info("Wrote %s", os.path.join(root, "table.md"))
 

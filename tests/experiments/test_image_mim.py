@@ -80,6 +80,13 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
   text = path.read_text()
   assert text.startswith("dense HVAE (L = 2)")
   assert "| mnist VP VAE seed 1 | 90.00 ± 0.50 (S=100, n=200) | 79.66 | 83.19 |" in text
+  # --from_results: a row without results.json is listed as not run, with
+  # as many cells as the header.
+  image_table.write_table([(("mnist", "vp", "amim", "0"), None)], path,
+                          no_warmup=False, model="hvae")
+  header, _, missing = path.read_text().splitlines()[2:5]
+  assert missing.startswith("| mnist VP AMIM seed 0 | not run |")
+  assert missing.count("|") == header.count("|")
 
 
 @pytest.mark.parametrize(
