@@ -80,6 +80,7 @@ def _kernels(params):
   )
 
 
+@pytest.mark.slow  # lowers whole training steps 3x
 @pytest.mark.parametrize("model", ["conv_hvae", "glow"])
 def test_training_gradients_lower_natively_off_cpu(model):
   grad, params, *args = (

@@ -27,12 +27,23 @@ def test_conv2d_gradients_match_xla_autodiff(channels, kernel, stride, padding):
   kx, kw, ky = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(kx, (2, 9, 9, channels))
   w = jax.random.normal(kw, (kernel, kernel, channels, 6))
-  y_shape = _xla_conv(x, w, stride, padding).shape
+  y_shape = jax.eval_shape(lambda: _xla_conv(x, w, stride, padding)).shape
   cot = jax.random.normal(ky, y_shape)
-  ours = jax.vjp(lambda x, w: models.conv2d(x, w, stride, padding), x, w)
-  ref = jax.vjp(lambda x, w: _xla_conv(x, w, stride, padding), x, w)
-  np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-5)
-  for a, b in zip(ours[1](cot), ref[1](cot)):
+
+  @jax.jit  # one program: eager vjps compile every primitive on its own
+  def outputs_and_vjps(x, w, cot):
+    def with_vjp(conv):
+      y, vjp = jax.vjp(conv, x, w)
+      return y, vjp(cot)
+
+    return (
+        with_vjp(lambda x, w: models.conv2d(x, w, stride, padding)),
+        with_vjp(lambda x, w: _xla_conv(x, w, stride, padding)),
+    )
+
+  (y, grads), (y_ref, grads_ref) = outputs_and_vjps(x, w, cot)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  for a, b in zip(grads, grads_ref):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
@@ -121,6 +132,7 @@ def test_posterior_sample_and_density_are_consistent(vp_model):
   assert np.all(np.asarray(log_px) < 0)
 
 
+@pytest.mark.slow  # whole convHVAE / PixelHVAE gradients
 def test_vae_loss_is_negative_elbo_and_mim_reaches_pseudo_inputs(vp_model):
   model, params, x = vp_model
   batch = {"x": x}
@@ -145,6 +157,7 @@ def test_vae_loss_is_negative_elbo_and_mim_reaches_pseudo_inputs(vp_model):
     assert np.all(np.isfinite(g))
 
 
+@pytest.mark.slow  # whole convHVAE gradients
 @pytest.mark.parametrize(
     "estimator,samples,binary",
     [("reinforce", 1, True), ("rloo", 3, True), ("mean", 1, False)],
@@ -198,6 +211,7 @@ def test_normalize_by_leaf_norm_gives_unit_norm_leaves():
   np.testing.assert_allclose(out["a"], [0.6, 0.8], rtol=1e-6)
 
 
+@pytest.mark.slow  # whole convHVAE / PixelHVAE gradients
 def test_pixel_hvae_parameter_count_and_batch_stats_flow():
   model = models.HierarchicalVAE(vamp_pseudo_inputs=0, network="pixelcnn")
   x = (jax.random.uniform(jax.random.key(6), (4, 28, 28, 1)) < 0.3) * 1.0

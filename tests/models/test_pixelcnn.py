@@ -211,6 +211,7 @@ def test_sample_respects_probabilities():
   np.testing.assert_allclose(probs, 0.5)
 
 
+@pytest.mark.slow  # compiles 784-step ancestral sampling
 def test_sample_real_decoder_jit(trained_variables):
   decoder, variables = trained_variables
   z1 = jax.random.normal(jax.random.key(7), (2, 40))

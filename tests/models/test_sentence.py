@@ -341,6 +341,7 @@ def test_generation_does_not_recompile_for_new_codes(params):
 # ------------------------------------------------ train-mode noise (rngs)
 
 
+@pytest.mark.slow  # whole-model train-mode passes
 def test_dropout_only_in_train_mode(params):
   x = jnp.asarray(_rows(_WORDS, width=9))
   keys = jax.random.split(jax.random.key(0), 2)
@@ -362,6 +363,7 @@ def test_dropout_only_in_train_mode(params):
   )
 
 
+@pytest.mark.slow  # whole-model train-mode passes
 def test_encoder_unk_masking_only_in_train_mode(params):
   words = ([5, 7], [4, 6, 8])
   x = _rows(words, width=6)

@@ -14,6 +14,10 @@ from mimjax import distributions
 from mimjax import models
 from mimjax import objectives
 
+# The slow tier: every test here builds or differentiates the whole TzK
+# (flows, code flows, discriminators); the module takes minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 SHAPE = (4, 4, 1)
 D = 16
 KNOWLEDGE_CONFIG = dict(
@@ -41,12 +45,12 @@ def model_and_params():
   """Parameters perturbed away from the zero-initialised (identity) layers."""
   model = _model()
   params = model.init(jax.random.key(0), _t(32))
-  leaves, tree = jax.tree.flatten(params)
-  keys = jax.random.split(jax.random.key(1), len(leaves))
-  leaves = [
-      a + 0.1 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)
-  ]
-  return model, jax.tree.unflatten(tree, leaves)
+  # numpy noise: one jax.random.normal per leaf shape would compile each.
+  rng = np.random.default_rng(1)
+  params = jax.tree.map(
+      lambda a: a + 0.1 * rng.standard_normal(a.shape, np.float32), params
+  )
+  return model, params
 
 
 def _log_normal(x, mu, log_sigma):

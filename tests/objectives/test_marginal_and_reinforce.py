@@ -1,5 +1,6 @@
 """A-MIM with the decoder marginal (Alg. 3) and REINFORCE (eq 3.26)."""
 
+import functools
 import itertools
 
 import jax
@@ -135,6 +136,7 @@ def test_decoder_sample_has_no_pathwise_gradient():
       assert np.all(np.asarray(terms.log_prob_x_sample) < 0)
 
 
+@functools.cache  # the tests below share draws: compile each case once
 def _decoder_half_gradients(estimator, decoder_samples):
   """Decoder half with z fixed at z0: E_x~p(x|z0)[f(x)] is a sum over the 4
   binary x, so its exact gradient is known.
@@ -207,6 +209,7 @@ def _decoder_half_gradients(estimator, decoder_samples):
   flat = lambda tree: np.concatenate(
       [np.ravel(np.asarray(a, np.float64)) for a in jax.tree.leaves(tree)]
   )
+  g_dec = jax.device_get(g_dec)  # numpy: slicing below is not dispatched
   samples = np.stack([flat(jax.tree.map(lambda a: a[i], g_dec))
                       for i in range(num_chunks)])
   return samples, flat(exact), flat(naive)
