@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 _README = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
 
@@ -38,6 +39,7 @@ def test_readme_example_trains():
   assert np.isfinite(loss) and loss < first - 0.5
 
 
+@pytest.mark.slow  # end to end: trains the README example
 def test_readme_engine_example_trains(tmp_path, monkeypatch):
   with open(_README) as f:
     blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)

@@ -53,6 +53,7 @@ print("workdir", common.setup(default_workdir={default!r}))
 """
 
 
+@pytest.mark.slow  # runs entrypoints
 @pytest.mark.parametrize(
     "args,default,expected",
     [

@@ -14,6 +14,11 @@ from mimjax import models
 _EVENT = (4, 4, 2)
 
 
+# The slow tier: every test builds, inverts or differentiates a whole Glow
+# (20 s and more per test on 2 cores).
+pytestmark = pytest.mark.slow
+
+
 def _tiny_glow(permutation="shuffle"):
   return models.Glow(
       event_shape=_EVENT, levels=2, steps=2, hidden=8, permutation=permutation
@@ -42,7 +47,6 @@ def _trained_looking_glow(permutation):
   return model, x, _perturbed(model.init(jax.random.key(1), x))
 
 
-@pytest.mark.slow  # eager sampling / inversion of whole flows
 @pytest.mark.parametrize("permutation", ["shuffle", "conv1x1"])
 def test_to_data_inverts_to_latent(permutation):
   model, x, params = _trained_looking_glow(permutation)
@@ -102,7 +106,6 @@ def test_zero_batch_gives_finite_parameters():
   assert np.isfinite(model.apply(params, x, method="log_prob")).all()
 
 
-@pytest.mark.slow  # eager sampling / inversion of whole flows
 def test_code_flow_on_one_by_one_events():
   model = models.Glow(event_shape=(1, 1, 10), levels=1, steps=4, hidden=100,
                       squeeze=False)
@@ -121,7 +124,6 @@ def test_code_flow_on_one_by_one_events():
   assert np.isfinite(log_prob).all()
 
 
-@pytest.mark.slow  # eager sampling / inversion of whole flows
 def test_sample_and_gradients():
   model, x, params = _trained_looking_glow("conv1x1")
   samples = model.apply(params, jax.random.key(12), 3, method="sample")

@@ -91,6 +91,7 @@ def _gauss_logpdf(z, mean, std):
   )
 
 
+@pytest.mark.slow  # whole-model HVAE graphs
 def test_two_level_prior_is_brute_force_vamp_mixture(vp_model):
   model, params, _ = vp_model
   z = np.asarray(jax.random.normal(jax.random.key(2), (4, 80)), np.float64)
@@ -114,6 +115,7 @@ def test_two_level_prior_is_brute_force_vamp_mixture(vp_model):
   assert np.all(sd_k >= np.exp(-3) - 1e-6) and np.all(sd_k <= np.e + 1e-6)
 
 
+@pytest.mark.slow  # whole-model HVAE graphs
 def test_posterior_sample_and_density_are_consistent(vp_model):
   model, params, x = vp_model
 
@@ -185,6 +187,7 @@ def test_decoder_samples_binary_or_mean(vp_model, estimator, samples, binary):
   )
 
 
+@pytest.mark.slow  # whole-model HVAE graphs
 def test_unknown_decoder_estimator_and_anchor_are_rejected(vp_model):
   model = vp_model[0]
   make = lambda **kw: objectives.make_loss_fn(
@@ -292,6 +295,7 @@ def test_dense_hvae_parameter_count_matches_reference(k):
   assert count == _reference_dense_parameter_count(k)
 
 
+@pytest.mark.slow  # whole-model HVAE graphs
 @pytest.mark.parametrize("loss", ["vae", "amim", "mim"])
 def test_dense_hvae_losses_have_finite_gradients(loss):
   model = models.HierarchicalVAE(vamp_pseudo_inputs=4, network="mlp")

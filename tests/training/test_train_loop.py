@@ -165,6 +165,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, two_epoch_run):
   assert metrics_b == metrics_a
 
 
+@pytest.mark.slow  # end to end: several training runs
 def test_one_seed_run_equals_seed_zero_of_a_vmapped_run(tmp_path):
   # One seed runs the step on the squeezed state (no vmap); seed 0 of a
   # two-seed run goes through jax.vmap. Same keys, data and noise, so the
@@ -560,6 +561,7 @@ def test_one_non_finite_seed_stops_alone(tmp_path):
 # ------------------------------------------------------------- time budget
 
 
+@pytest.mark.slow  # end to end: several training runs
 def test_time_budget_stops_cleanly_and_resumes_to_the_same_run(tmp_path):
   """A deadline already past: every call runs one epoch, saves and raises
   TimeBudgetReached; called again until done, the run equals an

@@ -107,6 +107,7 @@ def test_changed_data_file_is_an_error(tmp_path):
       pass
 
 
+@pytest.mark.slow  # starts a second Python process
 def test_second_process_on_a_held_workdir_is_refused(tmp_path, snapshot):
   holder = subprocess.Popen(
       [sys.executable, "-c",
