@@ -242,11 +242,13 @@ def collapse_update(
     alarm holds, `HEALTHY` once a check is healthy again) and
     `collapse_epoch` (the epoch the current alarm first fired, 0 if none).
   """
+  # int32, not weak-typed: the epoch program must return the state's types,
+  # or its second call compiles it again.
   kind = jnp.where(
       (std_ratio >= rule.max_std_ratio) & (kl <= rule.max_kl),
       POSTERIOR_COLLAPSE,
       jnp.where(noise_share >= rule.max_noise_share, SCALE_COLLAPSE, HEALTHY),
-  )
+  ).astype(jnp.int32)
   count = jnp.where(kind != HEALTHY, collapse_count + 1, 0)
   firing = count >= rule.checks
   return dict(
