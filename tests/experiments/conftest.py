@@ -5,9 +5,11 @@ import pytest
 
 def _tiny_toy(config, max_epochs=2):
   """A toy config shrunk to a seconds-long run: 2 seeds, `max_epochs`
-  epochs of 320 samples, 200 evaluation points, 8 IS-NLL samples."""
+  epochs of 320 samples, 200 evaluation points, 8 IS-NLL samples, a
+  checkpoint every epoch (so kill tests can stop inside one)."""
   config.num_seeds = 2
   config.train.max_epochs = max_epochs
+  config.train.checkpoint_every = 1
   config.train.batch_size = 32
   config.train.eval_batch_size = 100
   config.data.samples_per_epoch = 320
