@@ -13,7 +13,10 @@ changes. Arguments (comma-separated, after the file name):
             cores);
   "smim" / "vae" / "vae_kl" / "ae"  the objective ("vae_kl": KL annealed
             linearly from 0 to 1 over 10k steps);
-  "z16" / "z128" / "z512" / ...  the latent size.
+  "z16" / "z128" / "z512" / ...  the latent size;
+  "cuts3" / "cuts<N>" ...  stop when the plateau schedule makes its N-th
+            learning-rate cut (lr x0.25^N) instead of at lr < 1e-8: the
+            converged runs of BUILD_NOTES stop after 3 cuts.
 e.g. `python -m experiments.sentence_mim --config=configs/ptb_smim.py:small,z128
 --config.data.dir=/folder/with/ptb.train.txt.gz`.
 """
@@ -140,8 +143,15 @@ def apply_arg(config, arg):
   for a in filter(None, arg.split(",")):
     if a.startswith("z") and a[1:].isdigit():
       config.model.latent_dim = int(a[1:])
+    elif a.startswith("cuts") and a[4:].isdigit() and int(a[4:]) > 0:
+      # lr_scale falls to factor^N at the N-th cut: stop below factor^(N-1/2).
+      config.train.min_lr_scale = (
+          config.train.lr_decay_factor ** (int(a[4:]) - 0.5)
+      )
     elif a not in _ARGS:
-      raise ValueError(f"unknown config argument {a!r}; use {_ARGS} or z<dim>")
+      raise ValueError(
+          f"unknown config argument {a!r}; use {_ARGS}, z<dim> or cuts<N>"
+      )
     elif a in _LOSSES:
       config.loss = "vae" if a == "vae_kl" else a
       config.train.beta_warmup_steps = 10000 if a == "vae_kl" else 0

@@ -152,3 +152,20 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
   text = path.read_text()
   assert "| smim (128) | 30.0 | 27.9 | 28.6 | 80.0 | 75.6 | 0.5 | 0.61 |" in text
   assert "N = 3761 test sentences" in text
+
+
+def test_cuts_argument_stops_at_that_learning_rate_cut():
+  """`cuts3` (the converged runs' budget): on a flat validation curve the
+  plateau schedule cuts at bad epochs 2, 4, 6 and the run stops at the
+  third cut, lr x0.25^3, not at the default lr < 1e-8."""
+  t = ptb_smim.get_config("cuts3").train
+  rule = training.StoppingRule(
+      patience=t.patience, min_delta=t.min_delta,
+      lr_decay_factor=t.lr_decay_factor,
+      lr_decay_patience=t.lr_decay_patience, min_lr_scale=t.min_lr_scale,
+  )
+  flat = np.full((30, 1), 5.0, np.float32)
+  state = jax.device_get(training.replay_stopping(rule, flat))
+  assert state["stop_epoch"][0] == 7  # progress at 1, cuts at 3, 5, 7
+  np.testing.assert_allclose(state["lr_scale"][0], 0.25**3)
+  assert training.stop_reasons(state["stop_reason"]) == ["min_lr"]
