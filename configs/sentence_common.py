@@ -129,6 +129,9 @@ def base(dataset, *, loss, latent_dim, large=False, arg=""):
           is_examples=0,
           # Codes in the latent entropy estimate (Table 7.6).
           entropy_points=1000,
+          # Validation sentences scored after every epoch (MELBO / ELBO
+          # PPL, BLEU-1, KL: the validation curves; 0: none).
+          curve_sentences=500,
           # Rows of the reconstruction / interpolation / sample tables.
           num_examples=10,
           # Longest test sentence (words) shown in those tables.
@@ -169,6 +172,7 @@ def apply_arg(config, arg):
       config.model.update(embed_dim=16, hidden_dim=32)
       config.train.update(max_epochs=2, eval_batch_size=20)
       config.eval.update(
-          num_z=2, chunk=20, is_samples=4, entropy_points=60, num_examples=3
+          num_z=2, chunk=20, is_samples=4, entropy_points=60, num_examples=3,
+          curve_sentences=20,
       )
   return config

@@ -231,7 +231,8 @@ def train(config, **kwargs):
   )
 
 
-def train_single_model(config, workdir, *, model, make_loss_fn, source):
+def train_single_model(config, workdir, *, model, make_loss_fn, source,
+                       make_epoch_eval_fn=None):
   """Trains `model` (train mode) on all devices; validates it in eval mode.
 
   Args:
@@ -240,6 +241,9 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
     model: Flax module with a `train` attribute.
     make_loss_fn: `(config, model) -> loss_fn`.
     source: device data source.
+    make_epoch_eval_fn: optional `eval_model -> epoch_eval_fn` (see
+      `training.train`): per-epoch validation metrics of the eval-mode
+      model.
 
   Returns:
     (final `TrainState`, the eval-mode model, the early-stopped parameters
@@ -260,6 +264,9 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source):
       workdir=workdir,
       mesh=mesh,
       monitor_fn=evaluation.make_monitor_fn(eval_model),
+      epoch_eval_fn=(
+          make_epoch_eval_fn(eval_model) if make_epoch_eval_fn else None
+      ),
   )
   params = jax.tree.map(lambda a: a[0], training.selected_params(state))
   return state, eval_model, params, time.perf_counter() - start

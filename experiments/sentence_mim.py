@@ -15,7 +15,12 @@ workdir:
                    samples at z ~ N(0, 0.1^2 I) (Tables E.7-E.9), and
                    generated answers when QA is on (Table 7.9)
   plots/           Fig 7.1 log q histograms, Fig D.2 MELBO vs sample-set
-                   size, Fig D.3 per-sentence MELBO / ELBO, validation curve
+                   size, Fig D.3 per-sentence MELBO / ELBO, validation
+                   curves (loss; MELBO PPL and BLEU-1 per epoch)
+  validation_curves.json
+                   per epoch: the validation loss and, on the first
+                   eval.curve_sentences validation sentences, MELBO / ELBO
+                   PPL (N = those sentences), BLEU-1, KL and active units
   checkpoints/, metrics.jsonl, TensorBoard events
 
   python -m experiments.sentence_mim --config=configs/ptb_smim.py \
@@ -26,6 +31,7 @@ same workdir; a finished run is only re-evaluated if results.json is absent.
 """
 
 import copy
+import json
 import os
 import time
 
@@ -82,6 +88,65 @@ def load_source(config, workdir):
     source.vocab.save(vocab_path + ".tmp")  # atomic: a kill leaves no half
     os.replace(vocab_path + ".tmp", vocab_path)
   return source
+
+
+# Per-epoch validation metrics (`evaluate_sentence_model` keys), logged as
+# "val/<key>" in metrics.jsonl and TensorBoard.
+_CURVE_METRICS = ("melbo_ppl", "elbo_ppl", "bleu1", "bleu1_mean", "kl",
+                  "active_units")
+
+
+def make_epoch_eval_fn(config, source):
+  """`eval_model -> epoch_eval_fn` of the validation curves (see
+  `training.train`), or None when `config.eval.curve_sentences` is 0.
+
+  After every epoch it evaluates the current parameters on the first
+  `curve_sentences` validation sentences with `evaluate_sentence_model`
+  (one z ~ q(z|x) per sentence, a fixed key; MELBO with N = those
+  sentences, so its level is not the test MELBO's) and returns `[1]`
+  arrays named "val/<key>" for the keys in `_CURVE_METRICS`.
+  """
+  n = config.eval.curve_sentences
+  if not n:
+    return None
+  x = np.asarray(source.validation["x"][:n])
+  key = jax.random.key(config.seed + 2)
+
+  def make(eval_model):
+    def epoch_eval_fn(params):
+      seed0 = jax.tree.map(lambda a: a[0], params)
+      out, _ = evaluation.evaluate_sentence_model(
+          eval_model, seed0, x, key, num_z=1, chunk=config.eval.chunk,
+          entropy_points=0,
+      )
+      return {f"val/{k}": np.asarray([out[k]], np.float64)
+              for k in _CURVE_METRICS}
+
+    return epoch_eval_fn
+
+  return make
+
+
+def write_validation_curves(workdir):
+  """validation_curves.json and plots/val_{melbo_ppl,bleu1}.png from the
+  run's metrics.jsonl (the curves of `make_epoch_eval_fn`; only the
+  validation loss for a run without them)."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  names = ["val/loss"] + [f"val/{k}" for k in _CURVE_METRICS]
+  curves = {"epoch": [r["epoch"] for r in records]}
+  curves.update({
+      name[4:]: [r[name] for r in records]
+      for name in names if all(name in r for r in records)
+  })
+  files.write_json(os.path.join(workdir, "validation_curves.json"), curves)
+  for name in ("melbo_ppl", "bleu1"):
+    if name in curves:
+      plotting.training_curves(
+          {"validation": list(zip(curves["epoch"], curves[name]))},
+          os.path.join(workdir, "plots", f"val_{name}.png"),
+          metric=f"validation {name}",
+      )
 
 
 def _text(vocab, ids):
@@ -187,6 +252,7 @@ def _make_plots(config, workdir, arrays):
       os.path.join(plots, "per_sentence_nll.png"), xlabel="NLL bound (nats)",
   )
   common.plot_validation_curve(config, workdir)
+  write_validation_curves(workdir)
 
 
 def run(config, workdir, *, overwrite=False):
@@ -208,6 +274,7 @@ def _train_and_evaluate(config, workdir):
   state, eval_model, params, train_time = common.train_single_model(
       config, workdir, model=build_model(config, len(source.vocab)),
       make_loss_fn=make_loss_fn, source=source,
+      make_epoch_eval_fn=make_epoch_eval_fn(config, source),
   )
   ec = config.eval
   key = jax.random.key(config.seed + 1)

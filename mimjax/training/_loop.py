@@ -110,6 +110,7 @@ def train(
     eval_loss_fn=None,
     monitor_fn=None,
     collapse_rule=None,
+    epoch_eval_fn=None,
 ):
   """Trains `num_seeds` seeds of `model` until early stopping.
 
@@ -139,6 +140,12 @@ def train(
       `evaluation.make_monitor_fn(model)`.
     collapse_rule: optional `CollapseRule` of the collapse alarm (needs
       `monitor_fn`).
+    epoch_eval_fn: optional `epoch_eval_fn(params) -> dict` of `[S]` or
+      scalar metrics of the current `[S, ...]` parameters, run on the host
+      after every epoch (outside the compiled epoch, so it may decode or
+      loop) and written with the epoch's metrics under its keys (e.g.
+      "val/bleu1"). It does not touch training: keep it deterministic (a
+      fixed key) and a resumed run logs what an uninterrupted one does.
 
   Returns:
     The final `TrainState` (its `best_params` are the early-stopped models).
@@ -244,6 +251,8 @@ def train(
             np.flatnonzero(failed).tolist(),
         )
       _log_new_alarms(workdir, epoch + 1, previous_alarm, state)
+      if epoch_eval_fn is not None:
+        metrics.update(jax.device_get(epoch_eval_fn(state.params)))
       done = epoch + 1 == settings.max_epochs or bool(np.all(state.stopped))
       checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)

@@ -30,12 +30,13 @@ from mimjax import files
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # Fields that never change a run's numbers: how often it logs and saves
-# (resume is bit-exact from any checkpoint), and where the data files sit
-# (their contents are checked by sha256 instead).
+# (resume is bit-exact from any checkpoint), what it logs besides, and where
+# the data files sit (their contents are checked by sha256 instead).
 SAFE_FIELDS = (
     "train.log_every",
     "train.progress_every",
     "train.checkpoint_every",
+    "eval.curve_sentences",
     "data.dir",
     "data.tfds_data_dir",
 )

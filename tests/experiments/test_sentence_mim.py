@@ -67,8 +67,16 @@ def test_quick_smim_run_writes_results_examples_and_plots(tmp_path, data_dir):
                   "## Samples at z ~ N(0, 0.1^2 I)", "## Question answering"):
     assert heading in examples
   for png in ("log_q_histograms.png", "melbo_vs_sample_size.png",
-              "per_sentence_nll.png", "val_loss.png"):
+              "per_sentence_nll.png", "val_loss.png", "val_melbo_ppl.png",
+              "val_bleu1.png"):
     assert (tmp_path / "plots" / png).stat().st_size > 3000, png
+  # Validation curves: one value per epoch, on the first 20 validation
+  # sentences.
+  curves = json.loads((tmp_path / "validation_curves.json").read_text())
+  assert curves["epoch"] == [1, 2]
+  for key in ("loss", "melbo_ppl", "elbo_ppl", "bleu1", "kl"):
+    assert len(curves[key]) == 2 and np.all(np.isfinite(curves[key])), key
+  assert all(0 <= b <= 1 for b in curves["bleu1"])
   vocab = data.Vocabulary.load(str(tmp_path / "vocab.txt"))
   assert len(vocab) == len(set(_WORDS)) + 3  # <unk> is a special already
   # A finished run is read back, not retrained.
@@ -89,9 +97,12 @@ def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
   resumed = sentence_mim.run(config(2), str(resumed_dir))
   for key in ("melbo_nll", "elbo_nll", "is_nll", "bleu1", "kl"):
     assert resumed[key] == straight[key], key
-  lines = lambda d: [json.loads(l)["val/loss"]
-                     for l in (d / "metrics.jsonl").read_text().splitlines()]
+  lines = lambda d: [
+      {k: v for k, v in json.loads(l).items() if k.startswith("val/")}
+      for l in (d / "metrics.jsonl").read_text().splitlines()
+  ]
   assert lines(resumed_dir) == lines(tmp_path / "straight")
+  assert "val/bleu1" in lines(resumed_dir)[-1]
 
 
 @pytest.mark.parametrize(

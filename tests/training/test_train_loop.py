@@ -165,6 +165,33 @@ def test_resume_matches_uninterrupted_run(tmp_path, two_epoch_run):
   assert metrics_b == metrics_a
 
 
+def test_epoch_eval_fn_is_logged_every_epoch_and_leaves_training_alone(
+    tmp_path, two_epoch_run):
+  seen = []
+
+  def weight_norm(params):  # `[S, ...]` parameters -> `[S]`
+    seen.append(jax.device_get(params))
+    kernel = params["params"]["Dense_0"]["kernel"]
+    return {"val/weight_norm": jnp.sqrt(jnp.sum(kernel**2, axis=(1, 2)))}
+
+  workdir = str(tmp_path / "run")
+  state = _train(
+      model=_NoisyLinear(), loss_fn=_denoising_loss, source=_gmm_source(),
+      config=_config(max_epochs=2), workdir=workdir,
+      mesh=training.make_mesh(1), epoch_eval_fn=weight_norm,
+  )
+  _assert_trees_equal(state, two_epoch_run[1])
+  records = _read_metrics(workdir)
+  assert [len(seen), [r["epoch"] for r in records]] == [2, [1, 2]]
+  # Called with the parameters at the end of each epoch.
+  _assert_trees_equal(seen[1], state.params)
+  kernel = np.asarray(state.params["params"]["Dense_0"]["kernel"])
+  np.testing.assert_allclose(
+      records[1]["val/weight_norm/per_seed"],
+      np.sqrt(np.sum(kernel**2, axis=(1, 2))), rtol=1e-6,
+  )
+
+
 @pytest.mark.slow  # end to end: several training runs
 def test_one_seed_run_equals_seed_zero_of_a_vmapped_run(tmp_path):
   # One seed runs the step on the squeezed state (no vmap); seed 0 of a
