@@ -22,3 +22,22 @@ def ptb_like_batch(rng, n, max_len, vocab_size):
     x[i, :w] = rng.integers(4, vocab_size, w)
     x[i, w] = EOS
   return x
+
+
+def ptb_lengths(path, max_len):
+  """Row lengths (words + <eos>, capped at `max_len`) of a PTB file
+  (`ptb.train.txt[.gz]`, one sentence per line)."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  opener = gzip.open if path.endswith(".gz") else open
+  with opener(path, "rt") as f:
+    return np.minimum([len(line.split()) + 1 for line in f], max_len)
+
+
+def batch_of_lengths(rng, lengths, vocab_size, width):
+  """`[len(lengths), width]` rows of random word ids (>= 4), each ending in
+  <eos> at its length, then pads."""
+  x = np.full((len(lengths), width), PAD, np.int32)
+  for i, n in enumerate(lengths):
+    x[i, : n - 1] = rng.integers(4, vocab_size, n - 1)
+    x[i, n - 1] = EOS
+  return x

@@ -17,6 +17,13 @@ padded to `--max_len`), so the two print comparable sentences/s:
   pip install torch   # CPU build; PyTorch is not a mimjax dependency
   python -m benchmarks.torch_sentence_step --losses=smim,vae --latent_dims=128,512
   python -m benchmarks.sentence_step --losses=smim,vae --latent_dims=128,512
+
+With `--ptb=/folder/ptb.train.txt.gz` it times the authors' training loop
+instead: `--steps` random batches of PTB's real sentence lengths (random
+word ids), each padded to its own longest sentence, as the reference's
+`pad_packed_sequence` does before the output layer. Its sentences/s is
+comparable with a mimjax epoch's training rate (length buckets, see
+BUILD_NOTES).
 """
 
 import math
@@ -36,9 +43,14 @@ _LATENTS = flags.DEFINE_list("latent_dims", ["128", "512"], "Latent sizes.")
 _BATCH = flags.DEFINE_integer("batch_size", 20, "Sentences per step.")
 _MAX_LEN = flags.DEFINE_integer("max_len", 64, "Padded length (incl. eos).")
 _VOCAB = flags.DEFINE_integer("vocab_size", 10002, "Vocabulary size.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Steps per timing.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Steps (batches) per timing.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timings (best is kept).")
 _THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+_PTB = flags.DEFINE_string(
+    "ptb", "", "ptb.train.txt[.gz]: time random batches of its lengths, "
+    "each padded to its longest sentence (the authors' loop), instead of "
+    "one full-width batch."
+)
 
 def _build(torch, latent_dim):
   """The sentence auto-encoder; `loss(x, kind)` is the batch-mean loss."""
@@ -79,7 +91,7 @@ def _build(torch, latent_dim):
           pack(step_in, lengths, batch_first=True, enforce_sorted=False),
           self.to_hidden(z)[None])
       outputs, _ = unpack(outputs, batch_first=True,
-                          total_length=x.shape[1])
+                          total_length=x.shape[1])  # the batch's width
       log_probs = torch.log_softmax(self.to_vocab(outputs), -1)
       nll = nn.functional.nll_loss(
           log_probs.transpose(1, 2), x, ignore_index=_PAD, reduction="none"
@@ -98,15 +110,15 @@ def _log_normal(z, mean, logvar):
                  + math.log(2 * math.pi)).sum(-1)
 
 
-def _best_time(fn):
-  fn()
-  fn()
+def _best_time(run_batches):
+  """Best of `--repeats` timings of `run_batches()` (one step per batch),
+  after one warm-up pass."""
+  run_batches()
   best = float("inf")
   for _ in range(_REPEATS.value):
     start = time.perf_counter()
-    for _ in range(_STEPS.value):
-      fn()
-    best = min(best, (time.perf_counter() - start) / _STEPS.value)
+    run_batches()
+    best = min(best, time.perf_counter() - start)
   return best
 
 
@@ -118,14 +130,12 @@ def main(argv):
     sys.exit("PyTorch is not installed: `pip install torch` (CPU build)")
   torch.manual_seed(0)
   torch.set_num_threads(_THREADS.value)
-  x = torch.from_numpy(_sentence_batch.ptb_like_batch(
-      np.random.default_rng(0), _BATCH.value, _MAX_LEN.value, _VOCAB.value
-  )).long()
-  lengths = (x != _PAD).sum(1)
-  tokens = int(lengths.sum())
+  batches = _batches(torch)
+  tokens = sum(int((x != _PAD).sum()) for x in batches)
+  width = sum(x.shape[0] * x.shape[1] for x in batches)
   print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"batch {_BATCH.value} x {_MAX_LEN.value} ({tokens} real tokens), "
-        f"V = {_VOCAB.value}, H = 512, E = 300")
+        f"{len(batches)} batch(es) of {_BATCH.value}, {tokens / width:.0%} "
+        f"real tokens, V = {_VOCAB.value}, H = 512, E = 300")
   print("| latent | loss | sentences/s | tokens/s |")
   print("| --- | --- | --- | --- |")
   for d in map(int, _LATENTS.value):
@@ -133,15 +143,34 @@ def main(argv):
       model = _build(torch, d)
       optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-      def step():
+      def step(x):
         optimizer.zero_grad()
-        model.loss(x, lengths, kind).backward()
+        model.loss(x, (x != _PAD).sum(1), kind).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         optimizer.step()
 
-      rate = _BATCH.value / _best_time(step)
-      print(f"| {d} | {kind} | {rate:.1f} | "
-            f"{rate * tokens / _BATCH.value:.0f} |", flush=True)
+      seconds = _best_time(lambda: [step(x) for x in batches])
+      rate = len(batches) * _BATCH.value / seconds
+      print(f"| {d} | {kind} | {rate:.1f} | {tokens / seconds:.0f} |",
+            flush=True)
+
+
+def _batches(torch):
+  """The `--steps` timed batches: `benchmarks.sentence_step`'s full-width
+  batch each time, or (`--ptb`) random batches of PTB lengths, each as
+  wide as its longest sentence."""
+  rng = np.random.default_rng(0)
+  if not _PTB.value:
+    return [torch.from_numpy(_sentence_batch.ptb_like_batch(
+        rng, _BATCH.value, _MAX_LEN.value, _VOCAB.value)).long()
+           ] * _STEPS.value
+  lengths = _sentence_batch.ptb_lengths(_PTB.value, _MAX_LEN.value)
+  out = []
+  for _ in range(_STEPS.value):
+    chosen = rng.choice(lengths, _BATCH.value, replace=False)
+    out.append(torch.from_numpy(_sentence_batch.batch_of_lengths(
+        rng, chosen, _VOCAB.value, int(chosen.max()))).long())
+  return out
 
 
 if __name__ == "__main__":
