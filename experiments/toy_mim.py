@@ -15,6 +15,7 @@ A killed run resumes from its checkpoints when started again with the same
 workdir; finished runs are not retrained.
 """
 
+import concurrent.futures
 import copy
 import json
 import os
@@ -263,6 +264,21 @@ def run(config, workdir, *, overwrite=False):
     return _run_sweep(config, workdir)
 
 
+def _map_points(fn, *args_lists, workers=1):
+  """[fn(*args) ...] over the sweep points, `workers` at a time.
+
+  The points are independent, deterministic programs, so running two at
+  once on separate threads (JAX releases the GIL while a program runs)
+  gives the same results and fills the cores one small toy program leaves
+  idle. Multi-process runs keep one at a time: their collectives must be
+  issued in the same order by every process.
+  """
+  if workers <= 1 or jax.process_count() > 1:
+    return [fn(*args) for args in zip(*args_lists)]
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    return list(pool.map(fn, *args_lists))
+
+
 def _run_sweep(config, workdir):
   stages = {stage for loss in config.sweep.losses for stage in loss.split(">")}
   for stage in sorted(stages):
@@ -276,22 +292,29 @@ def _run_sweep(config, workdir):
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)
   source = data.make_source(**config.data, batch_size=config.train.batch_size)
-  runs, points = [], []
-  for loss in config.sweep.losses:
-    for hidden in config.sweep.hidden:
-      for latent_dim in config.sweep.latent_dim:
-        name = _run_name(loss, hidden, latent_dim)
-        points.append(name)
-        logging.info("=== %s (%d seeds)", name, config.num_seeds)
-        result = _train_and_evaluate(
-            config, source, loss, hidden, latent_dim,
-            os.path.join(workdir, "runs", name), mesh,
-        )
-        for i, metrics in enumerate(result["per_seed"]):
-          runs.append(dict(
-              loss=loss, hidden=hidden, latent_dim=latent_dim, seed=i,
-              metrics=metrics,
-          ))
+  grid = [
+      (loss, hidden, latent_dim)
+      for loss in config.sweep.losses
+      for hidden in config.sweep.hidden
+      for latent_dim in config.sweep.latent_dim
+  ]
+  points = [_run_name(*point) for point in grid]
+
+  def train_point(point, name):
+    logging.info("=== %s (%d seeds)", name, config.num_seeds)
+    return _train_and_evaluate(
+        config, source, *point, os.path.join(workdir, "runs", name), mesh
+    )
+
+  point_results = _map_points(
+      train_point, grid, points, workers=config.sweep_workers
+  )
+  runs = [
+      dict(loss=loss, hidden=hidden, latent_dim=latent_dim, seed=i,
+           metrics=metrics)
+      for (loss, hidden, latent_dim), result in zip(grid, point_results)
+      for i, metrics in enumerate(result["per_seed"])
+  ]
   results = {
       "config": config.to_dict(),
       "runs": runs,

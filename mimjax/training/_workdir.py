@@ -37,6 +37,7 @@ SAFE_FIELDS = (
     "train.progress_every",
     "train.checkpoint_every",
     "eval.curve_sentences",
+    "sweep_workers",
     "data.dir",
     "data.tfds_data_dir",
 )
