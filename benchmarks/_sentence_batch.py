@@ -17,11 +17,7 @@ def ptb_like_batch(rng, n, max_len, vocab_size):
   w_i ~ Gamma(4, 5.5) clipped to [1, max_len - 1].
   """
   words = np.clip(rng.gamma(4.0, 5.5, n).astype(int), 1, max_len - 1)
-  x = np.full((n, max_len), PAD, np.int32)
-  for i, w in enumerate(words):
-    x[i, :w] = rng.integers(4, vocab_size, w)
-    x[i, w] = EOS
-  return x
+  return batch_of_lengths(rng, words + 1, vocab_size, max_len)
 
 
 def ptb_lengths(path, max_len):
