@@ -136,16 +136,30 @@ def test_decoder_sample_has_no_pathwise_gradient():
       assert np.all(np.asarray(terms.log_prob_x_sample) < 0)
 
 
+def _gauss_hermite_normal(num_nodes, dim):
+  """Nodes `[num_nodes**dim, dim]` and weights `[num_nodes**dim]` with
+  sum_i w_i g(e_i) = E_{e ~ N(0, I_dim)}[g(e)] for smooth g."""
+  nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
+  grid = np.stack(np.meshgrid(*[nodes] * dim, indexing="ij"), -1)
+  w = np.prod(np.stack(np.meshgrid(*[weights] * dim, indexing="ij"), -1), -1)
+  return (jnp.asarray(grid.reshape(-1, dim), jnp.float32),
+          jnp.asarray(w.reshape(-1) / w.sum(), jnp.float32))
+
+
 @functools.cache  # the tests below share draws: compile each case once
-def _decoder_half_gradients(estimator, decoder_samples):
+def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm"):
   """Decoder half with z fixed at z0: E_x~p(x|z0)[f(x)] is a sum over the 4
-  binary x, so its exact gradient is known.
+  binary x, so its exact gradient is known. With the decoder marginal
+  (`data_prior="marginal"`), f also holds the Jensen estimate of log q(x) at
+  an importance sample z' = mu(x) + sigma(x) e (eq 3.25), and its exact
+  expectation over e ~ N(0, I) is a Gauss-Hermite sum (exact for the
+  polynomial terms, converged for the rest at 40 x 40 nodes).
 
   Returns (`[50, P]` Monte-Carlo gradients of the library's surrogate, each
   from 2000 latents, the exact gradient `[P]`, the pathwise-only gradient
   `[P]` without the score term).
   """
-  model = _bernoulli_model(data_prior="gmm")
+  model = _bernoulli_model(data_prior=data_prior)
   z0 = jnp.array([0.3, -0.8])
   anchor = _PointMass(z0)
   params = model.init(jax.random.key(0), jnp.zeros((4, 2)))
@@ -176,14 +190,29 @@ def _decoder_half_gradients(estimator, decoder_samples):
   np.testing.assert_array_equal(enc_mismatch, 0.0)
 
   all_x = jnp.array(list(itertools.product([0.0, 1.0], repeat=2)))
+  nodes, node_weights = _gauss_hermite_normal(40, 2)
+
+  def expected_log_q_x(params, x):
+    """E_e[log q(x)]: the parametric q(x), or the Jensen estimate's mean."""
+    if data_prior != "marginal":
+      return model.apply(params, method="data_prior").log_prob(x)
+    q = model.apply(params, x, method="encode")  # batch [4], event [2]
+    z_is = q.loc[:, None] + q.scale_diag[:, None] * nodes  # [4, N, 2]
+    p_x = model.apply(params, z_is.reshape(-1, 2), method="decode")
+    bracket = (
+        p_x.log_prob(jnp.repeat(x, len(nodes), 0)).reshape(4, -1)
+        + model.apply(params, method="latent_prior").log_prob(z_is)
+        - q.log_prob(jnp.swapaxes(z_is, 0, 1)).T
+    )
+    return bracket @ node_weights
 
   def per_x_loss(params, x):
-    """The MIM bracket at (x, z0), parametric q(x), beta = 1."""
+    """The MIM bracket at (x, z0), beta = 1, averaged over z'."""
     z = jnp.broadcast_to(z0, (x.shape[0], 2))
     log_p_x_given_z = model.apply(params, z, method="decode").log_prob(x)
     log_p_z = model.apply(params, method="latent_prior").log_prob(z)
     log_q_z_given_x = model.apply(params, x, method="encode").log_prob(z)
-    log_q_x = model.apply(params, method="data_prior").log_prob(x)
+    log_q_x = expected_log_q_x(params, x)
     return -0.5 * (log_p_x_given_z + log_p_z + log_q_z_given_x + log_q_x)
 
   def exact_expected_loss(params):
@@ -216,16 +245,23 @@ def _decoder_half_gradients(estimator, decoder_samples):
 
 
 @pytest.mark.parametrize(
-    "estimator,decoder_samples",
-    [("reinforce", 1), ("batch_mean", 1), ("rloo", 2), ("reinforce", 2)],
+    "estimator,decoder_samples,data_prior",
+    [
+        ("reinforce", 1, "gmm"), ("batch_mean", 1, "gmm"), ("rloo", 2, "gmm"),
+        ("reinforce", 2, "gmm"), ("rloo", 2, "marginal"),
+        ("rloo", 4, "marginal"),
+    ],
 )
 def test_decoder_gradient_is_unbiased_against_exact_enumeration(
-    estimator, decoder_samples
+    estimator, decoder_samples, data_prior
 ):
   """The Monte-Carlo mean of each unbiased estimator's gradient matches the
   enumerated one (and the pathwise-only gradient, without the score term,
-  does not)."""
-  samples, exact, naive = _decoder_half_gradients(estimator, decoder_samples)
+  does not); also with the decoder marginal's sampled Jensen estimate of
+  log q(x) inside f."""
+  samples, exact, naive = _decoder_half_gradients(
+      estimator, decoder_samples, data_prior
+  )
   num_chunks = len(samples)
   mean = samples.mean(0)
   se = samples.std(0, ddof=1) / np.sqrt(num_chunks)
