@@ -20,8 +20,7 @@ Groups: "encoder" (q(z2|x), q(z1|x, z2)), "decoder" (p(x|z1, z2)) and
 initial ones of `--config`, or with `--workdir` those of a trained run of
 `experiments.image_mim` in that folder (stage "trained"; the folder must
 hold its finished checkpoints). Estimators are named as in the config,
-`rloo:K` meaning decoder_estimator="rloo" with decoder_samples=K and
-`rloo:K:common` the same with common_importance_noise.
+`rloo:K` meaning decoder_estimator="rloo" with decoder_samples=K.
 
   python -m benchmarks.gradient_snr --config=configs/mnist_hvae_s.py \
       --config.data.dir=../shared/data >> results/images_hvae/gradient_snr.jsonl
@@ -45,8 +44,7 @@ from mimjax import objectives
 flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "rloo:4", "mean"],
-    "Decoder-half estimators: reinforce, batch_mean, rloo:K, rloo:K:common "
-    "(common importance noise), mean.",
+    "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean.",
 )
 _REFERENCE = flags.DEFINE_string(
     "reference", "rloo:8", "Estimator of the reference gradient."
@@ -88,11 +86,10 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
   (cosine only with `reference`, a `{group: [P_g]}` dict), without holding
   all gradients in memory.
   """
-  name, samples, common = image_variants.parse_estimator(estimator)
+  name, samples = image_variants.parse_estimator(estimator)
   loss_fn = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=latent_anchor,
       decoder_estimator=name, decoder_samples=samples,
-      common_importance_noise=common,
   )
 
   def one(key):
@@ -177,8 +174,6 @@ def main(argv):
           stage=stage,
           estimator=image_variants.parse_estimator(estimator)[0],
           decoder_samples=image_variants.parse_estimator(estimator)[1],
-          common_importance_noise=image_variants.parse_estimator(
-              estimator)[2],
           group=group,
           snr=round(snr(stats[group], _KEYS.value), 4),
           cosine_to_reference=round(stats[group]["cosine"], 4),

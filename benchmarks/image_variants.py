@@ -14,18 +14,9 @@ from mimjax import plotting
 
 
 def parse_estimator(spelling):
-  """Decoder estimator spelling -> (name, decoder_samples, common noise).
-
-  "rloo:4" -> ("rloo", 4, False); "batch_mean" -> ("batch_mean", 1, False);
-  "rloo:4:common" -> ("rloo", 4, True) (`common_importance_noise`).
-  """
-  name, _, rest = spelling.partition(":")
-  samples, _, common = rest.partition(":")
-  if common not in ("", "common"):
-    raise ValueError(
-        f"unknown estimator spelling {spelling!r}; use name[:K[:common]]"
-    )
-  return name, int(samples or 1), common == "common"
+  """"rloo:4" -> ("rloo", 4); "batch_mean" -> ("batch_mean", 1)."""
+  name, _, samples = spelling.partition(":")
+  return name, int(samples or 1)
 
 
 def _cell(value):

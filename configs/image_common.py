@@ -51,11 +51,6 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
   config.decoder_estimator = "rloo"
   # Samples x ~ p(x|z) per decoder latent z.
   config.decoder_samples = 2
-  # The K samples of one latent share the noise of their importance samples
-  # z' ~ q(z|x) (common random numbers; objectives.make_loss_fn), so the
-  # "rloo" baseline also cancels that noise. BUILD_NOTES, "Common
-  # importance noise".
-  config.common_importance_noise = False
   # The sampling anchor P(z) of MIM's decoder half: "standard_normal" (a
   # fixed N(0, I), as the thesis's anchors: "fixed and not learned", Sec.
   # 3.2), "learned" (the model's own p(z) with pathwise gradients: the

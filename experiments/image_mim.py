@@ -105,7 +105,6 @@ def make_loss_fn(config, model, **options):
       ),
       decoder_estimator=config.decoder_estimator,
       decoder_samples=config.decoder_samples,
-      common_importance_noise=config.common_importance_noise,
       **options,
   )
 

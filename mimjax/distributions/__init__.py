@@ -17,7 +17,6 @@ from mimjax.distributions._conditionals import diag_gaussian_mixture_log_prob
 from mimjax.distributions._conditionals import gaussian_mixture
 from mimjax.distributions._conditionals import is_reparameterized
 from mimjax.distributions._conditionals import scale_from_logvar
-from mimjax.distributions._conditionals import sample_from_noise
 from mimjax.distributions._conditionals import scale_from_raw
 from mimjax.distributions._conditionals import standard_normal
 from mimjax.distributions._conditionals import uniform_mixture
@@ -55,7 +54,6 @@ __all__ = (
     "diag_gaussian_mixture_log_prob",
     "gaussian_mixture",
     "is_reparameterized",
-    "sample_from_noise",
     "scale_from_logvar",
     "scale_from_raw",
     "standard_normal",

@@ -66,31 +66,6 @@ def diag_gaussian(loc, scale):
   return distrax.MultivariateNormalDiag(loc=loc, scale_diag=scale)
 
 
-def sample_from_noise(dist, noise):
-  """The reparameterised sample z = T(noise) of `dist` at given noise.
-
-  noise ~ N(0, I) of z's shape makes z a sample of `dist`; handing several
-  rows the same noise gives common random numbers (`mimjax.objectives`,
-  `common_importance_noise`).
-
-  Args:
-    dist: a diagonal Gaussian (`diag_gaussian`: z = loc + scale * noise) or
-      an object with its own `sample_from_noise` (`TwoLevelLatent`).
-    noise: `[..., d]` standard-normal draws, shaped like a sample of `dist`.
-
-  Returns:
-    `[..., d]` samples.
-  """
-  if hasattr(dist, "sample_from_noise"):
-    return dist.sample_from_noise(noise)
-  if isinstance(dist, distrax.MultivariateNormalDiag):
-    return dist.loc + dist.scale_diag * noise
-  raise TypeError(
-      f"{type(dist).__name__} has no standard-normal reparameterisation; "
-      "sample_from_noise takes diagonal Gaussians and TwoLevelLatent"
-  )
-
-
 def standard_normal(dim, dtype=jnp.float32):
   """The anchor N(0, I_dim) as a distribution with event shape `[dim]`."""
   return distrax.MultivariateNormalDiag(

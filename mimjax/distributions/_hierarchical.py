@@ -5,8 +5,6 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from mimjax.distributions import _conditionals
-
 
 class TwoLevelLatent:
   """d(z1, z2) = d(z2) d(z1 | z2) on the flat vector z = [z1, z2].
@@ -42,14 +40,6 @@ class TwoLevelLatent:
     k_top, k_cond = jax.random.split(seed)
     z2 = self.top.sample(seed=k_top, sample_shape=sample_shape)
     z1 = self.conditional(z2).sample(seed=k_cond)
-    return jnp.concatenate([z1, z2], axis=-1)
-
-  def sample_from_noise(self, noise):
-    """The same ancestral sample at given N(0, I) noise `[..., d1 + d2]`
-    (noise[..., :d1] drives z1, noise[..., d1:] drives z2)."""
-    noise_z1, noise_z2 = self.split(noise)
-    z2 = _conditionals.sample_from_noise(self.top, noise_z2)
-    z1 = _conditionals.sample_from_noise(self.conditional(z2), noise_z1)
     return jnp.concatenate([z1, z2], axis=-1)
 
   def log_prob(self, z):

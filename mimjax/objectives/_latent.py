@@ -120,12 +120,9 @@ def encoder_terms(model, params, x, key):
   return model.apply(params, method=bound)
 
 
-def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
-                  common_noise=False):
+def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
   """`decoder_terms` on a bound module `m`; `anchor` a distribution or one
-  of `_MODEL_PRIORS` (samples of p(z), pathwise or detached); with
-  `common_noise` the K samples x of one latent share the noise of their
-  importance samples z'.
+  of `_MODEL_PRIORS` (samples of p(z), pathwise or detached).
 
   Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
   reparameterized): rows are sample-major (row k * B + b is sample k of
@@ -154,13 +151,7 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
   q = m.encode(x)
 
   def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
-    if common_noise:  # one N(0, I) draw per latent, shared by its K rows
-      noise = jax.random.normal(k_is, z.shape, z.dtype)
-      z_is = distributions.sample_from_noise(
-          q, jnp.tile(noise, (num_samples, 1))
-      )
-    else:
-      z_is = q.sample(seed=k_is)
+    z_is = q.sample(seed=k_is)
     return (
         m.decode(z_is).log_prob(x),
         prior.log_prob(z_is),
@@ -189,7 +180,6 @@ def decoder_terms(
     key,
     decoder_estimator="reinforce",
     decoder_samples=1,
-    common_importance_noise=False,
 ):
   """Terms on decoder samples z ~ P(z), x ~ p(x|z) (Alg. 1, 3).
 
@@ -211,7 +201,6 @@ def decoder_terms(
       here only "mean" differs: discrete x is the detached mean E[x|z] (the
       authors' image code, reference digest Sec. 1.2) instead of a sample.
     decoder_samples: K samples x ~ p(x|z) per latent (1 for "mean").
-    common_importance_noise: see `make_loss_fn`.
 
   Returns:
     (`LatentTerms` with `[K * B]` fields, x `[K * B, *x_shape]`, z `[B, d]`);
@@ -223,7 +212,7 @@ def decoder_terms(
       params,
       method=lambda m: _decoder_half(
           m, latent_anchor, batch_size, key, m.latent_prior(),
-          decoder_estimator, decoder_samples, common_importance_noise,
+          decoder_estimator, decoder_samples,
       )[0],
   )
 
@@ -358,7 +347,6 @@ def make_loss_fn(
     latent_anchor=None,
     decoder_estimator="reinforce",
     decoder_samples=1,
-    common_importance_noise=False,
     encoder_half_only=False,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
@@ -402,16 +390,6 @@ def make_loss_fn(
       the batch size B); the decoder half draws B / K latents, so it holds
       B samples whatever K (the balanced mixture of Alg. 1) and costs the
       same.
-    common_importance_noise: with the decoder marginal q(x), the K samples
-      x of one latent z draw their importance samples z' ~ q(z|x) (the
-      Jensen estimate of log q(x), eq 3.25) from the same N(0, I) noise
-      (common random numbers). The importance noise then moves the K losses
-      f(x_k) together, and the "rloo" baseline (the mean of the other
-      samples of the same z) cancels that shared part of the REINFORCE
-      weight f(x_k) - b_k. Still unbiased: b_k depends on the other
-      samples and the shared noise, both independent of x_k. Needs
-      `distributions.sample_from_noise` for q(z|x); no effect with K = 1
-      or a parametric q(x).
     encoder_half_only: a symmetric loss's encoder half alone, mean over the
       B data points (for "mim" the "amim" loss). A validation loss without
       the decoder half's sampling noise: z ~ P(z), x ~ p(x|z) and one-sample
@@ -459,7 +437,7 @@ def make_loss_fn(
         )
       (dec, _, _), reparameterized = _decoder_half(
           m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
-          decoder_estimator, decoder_samples, common_importance_noise,
+          decoder_estimator, decoder_samples,
       )
       dec_per_example = objective.per_example(dec, beta)
       baseline = _decoder_baseline(
