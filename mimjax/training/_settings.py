@@ -9,6 +9,8 @@ and a researcher's own code writes them out.
 
 import dataclasses
 
+from mimjax.training import _stopping
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
@@ -52,3 +54,13 @@ class TrainSettings:
   log_every: int = 1
   eval_batch_size: int = 100
   progress_every: int = 0
+
+  @property
+  def stopping_rule(self):
+    """The `StoppingRule` these settings describe."""
+    return _stopping.StoppingRule(
+        patience=self.patience, min_delta=self.min_delta,
+        min_epochs=self.min_epochs, lr_decay_factor=self.lr_decay_factor,
+        lr_decay_patience=self.lr_decay_patience,
+        min_lr_scale=self.min_lr_scale,
+    )

@@ -12,6 +12,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # `TrainState.stop_reason` codes; a seed still running when the epoch cap
 # is reached reports "max_epochs" (see `stop_reasons`).
@@ -180,6 +181,51 @@ def stopping_update(
       stopped=stopped | newly_stopped,
       stop_reason=jnp.where(newly_stopped, reason, stop_reason),
       stop_epoch=jnp.where(newly_stopped, epoch, stop_epoch),
+  )
+
+
+def schedule_outlook(rule, *, epoch, lr_scale, bad_epochs):
+  """Where a seed stands in its stopping schedule, for the progress line.
+
+  Host-side numpy on the `TrainState` fields (not traced).
+
+  Args:
+    rule: `StoppingRule`.
+    epoch: the epochs finished so far.
+    lr_scale: `[S]` learning-rate factors.
+    bad_epochs: `[S]` epochs since the last progress.
+
+  Returns:
+    Dict of `[S]` int arrays: `cuts` (learning-rate cuts so far), `stop_cut`
+    (the cut that takes lr_scale below `min_lr_scale` and stops the seed,
+    = `cuts` once it has; 0 without a plateau schedule or floor) and
+    `soonest` (the fewest further epochs before the seed stops if none of
+    them makes progress, by patience or by that cut; 0 once stopped).
+  """
+  lr_scale = np.asarray(lr_scale, np.float32)
+  bad = np.asarray(bad_epochs, np.int64)
+  by_patience = np.maximum(rule.patience - bad, rule.min_epochs - epoch)
+  if not (rule.decays_lr and rule.min_lr_scale > 0):
+    zeros = np.zeros_like(bad)
+    return dict(cuts=zeros, stop_cut=zeros, soonest=by_patience)
+  factor, floor = np.float32(rule.lr_decay_factor), np.float32(rule.min_lr_scale)
+  cuts, stop_cut = [], []
+  for scale in lr_scale:
+    done = int(np.rint(np.log(scale) / np.log(factor)))
+    more, next_scale = 0, scale  # the program's float32 products
+    while next_scale >= floor:
+      more, next_scale = more + 1, np.float32(next_scale * factor)
+    cuts.append(done)
+    stop_cut.append(done + more)
+  cuts, stop_cut = np.asarray(cuts), np.asarray(stop_cut)
+  patience = rule.lr_decay_patience
+  by_lr = np.where(
+      stop_cut > cuts,
+      (patience - bad % patience) + (stop_cut - cuts - 1) * patience, 0,
+  )
+  return dict(
+      cuts=cuts, stop_cut=stop_cut,
+      soonest=np.maximum(np.minimum(by_patience, by_lr), 0),
   )
 
 

@@ -151,3 +151,51 @@ def test_collapse_alarm_clears_when_the_code_recovers():
   kinds, state = _alarm(ratio, np.zeros((4, 1)))
   np.testing.assert_array_equal(kinds[:, 0], [0, 0, 1, 0])
   assert state["collapse_epoch"][0] == 0
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        training.StoppingRule(patience=20, lr_decay_factor=0.25,
+                              lr_decay_patience=2,
+                              min_lr_scale=0.25 ** 2.5),  # "cuts3"
+        training.StoppingRule(patience=20, lr_decay_factor=0.25,
+                              lr_decay_patience=2, min_lr_scale=1e-5),
+        training.StoppingRule(patience=5, lr_decay_factor=0.1,
+                              lr_decay_patience=3, min_lr_scale=1e-6),
+        training.StoppingRule(patience=4, min_epochs=9),
+    ],
+)
+def test_schedule_outlook_predicts_the_stop_of_a_flat_curve(rule):
+  """On a validation curve that never improves after `progress_epochs`,
+  `schedule_outlook`'s soonest stop is the epoch `stopping_update` stops
+  at, and its cut counts follow the logged learning-rate factor."""
+  for progress_epochs in (1, 4):
+    state = _stopping.initial_stopping_state(1)
+    predicted, epoch = None, 0
+    while not bool(state["stopped"][0]):
+      epoch += 1
+      val = jnp.asarray([100.0 - min(epoch, progress_epochs)], jnp.float32)
+      state = _stopping.stopping_update(
+          rule, epoch=epoch, val=val, eligible=True,
+          active=~state["stopped"], finite=jnp.ones(1, bool),
+          **{k: v for k, v in state.items() if k != "improved"},
+      )
+      state.pop("improved")
+      outlook = _stopping.schedule_outlook(
+          rule, epoch=epoch, lr_scale=state["lr_scale"],
+          bad_epochs=state["bad_epochs"],
+      )
+      scale = float(state["lr_scale"][0])
+      if rule.decays_lr:
+        assert scale == pytest.approx(
+            rule.lr_decay_factor ** int(outlook["cuts"][0]), rel=1e-5
+        )
+      if epoch >= progress_epochs and not bool(state["stopped"][0]):
+        if predicted is None:
+          predicted = epoch + int(outlook["soonest"][0])
+        assert epoch + int(outlook["soonest"][0]) == predicted
+      assert epoch < 200
+    assert int(state["stop_epoch"][0]) == predicted
+    if int(state["stop_reason"][0]) == _stopping.MIN_LR:
+      assert int(outlook["cuts"][0]) == int(outlook["stop_cut"][0])
