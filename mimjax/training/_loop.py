@@ -95,49 +95,43 @@ def _log_new_alarms(workdir, epoch, previous_alarm, state):
     )
 
 
+def _schedule_texts(settings, epoch, state, seconds_per_epoch):
+  """The progress line's schedule and ETA fields, e.g.
+  "lr x0.0625 (cut 2, stops at cut 3) | plateau 1/2 lr, 1/20 stop" and
+  "ETA 0:08:40 to 14:05:00".
 
-def _running_outlook(settings, epoch, state):
-  """`schedule_outlook` of the seeds still running (all if none is)."""
-  outlook = _stopping.schedule_outlook(
-      settings.stopping_rule, epoch=epoch,
-      lr_scale=np.asarray(state.lr_scale),
-      bad_epochs=np.asarray(state.bad_epochs),
-  )
-  running = ~np.asarray(state.stopped)
-  if not running.any():
-    running[:] = True
-  return {k: v[running] for k, v in outlook.items()}, running
-
-
-def _schedule_text(settings, epoch, state):
-  """"lr x0.0625 (cut 2, stops at cut 3) | plateau 1/2 lr, 1/20 stop": the
-  most advanced running seed's learning-rate factor and cuts, and its epochs
-  without progress against the LR-cut and early-stopping patiences."""
-  outlook, running = _running_outlook(settings, epoch, state)
-  lr = f"lr x{float(np.max(np.asarray(state.lr_scale)[running])):.3g}"
-  bad = int(np.max(np.asarray(state.bad_epochs)[running]))
+  The schedule field is the most advanced running seed's learning-rate
+  factor, cuts and epochs without progress (against the LR-cut and the
+  stopping patience). The ETA runs from the run's soonest possible end (no
+  further progress: the slowest running seed's soonest stop) to the epoch
+  cap.
+  """
   rule = settings.stopping_rule
-  if not rule.decays_lr:
-    return f"{lr} | plateau {bad}/{rule.patience}"
-  cuts = f"cut {int(outlook['cuts'].max())}"
-  if outlook["stop_cut"].max() > 0:
-    cuts += f", stops at cut {int(outlook['stop_cut'].max())}"
-  return (f"{lr} ({cuts}) | plateau {bad % rule.lr_decay_patience}/"
-          f"{rule.lr_decay_patience} lr, {bad}/{rule.patience} stop")
-
-
-def _eta_text(settings, epoch, state, seconds_per_epoch):
-  """"ETA 0:08:40 to 14:05:00": the run's end if no epoch from now on makes
-  progress (the slowest running seed's soonest stop), to the epoch cap."""
-  if np.all(np.asarray(state.stopped)):
-    return "ETA 0:00:00"
-  outlook, _ = _running_outlook(settings, epoch, state)
-  remaining = settings.max_epochs - epoch
+  stopped = np.asarray(state.stopped)
+  running = ~stopped if not stopped.all() else np.ones_like(stopped)
+  lr_scale = np.asarray(state.lr_scale)[running]
+  bad_epochs = np.asarray(state.bad_epochs)[running]
+  outlook = _stopping.schedule_outlook(
+      rule, epoch=epoch, lr_scale=lr_scale, bad_epochs=bad_epochs
+  )
+  schedule = f"lr x{float(lr_scale.min()):.3g}"
+  bad = int(bad_epochs.max())
+  if rule.decays_lr:
+    cuts = f"cut {int(outlook['cuts'].max())}"
+    if outlook["stop_cut"].max() > 0:
+      cuts += f", stops at cut {int(outlook['stop_cut'].max())}"
+    schedule += (f" ({cuts}) | plateau {bad % rule.lr_decay_patience}/"
+                 f"{rule.lr_decay_patience} lr, {bad}/{rule.patience} stop")
+  else:
+    schedule += f" | plateau {bad}/{rule.patience}"
+  remaining = 0 if stopped.all() else settings.max_epochs - epoch
   soonest = min(int(outlook["soonest"].max()), remaining)
-  if soonest >= remaining:
-    return f"ETA <= {_progress.format_eta(seconds_per_epoch * remaining)}"
-  return (f"ETA {_progress.format_eta(seconds_per_epoch * soonest)} to "
-          f"{_progress.format_eta(seconds_per_epoch * remaining)}")
+  eta = _progress.format_eta(seconds_per_epoch * remaining)
+  if soonest < remaining:
+    eta = f"{_progress.format_eta(seconds_per_epoch * soonest)} to {eta}"
+  else:
+    eta = f"<= {eta}"
+  return schedule, f"ETA {eta}"
 
 
 def train(
@@ -306,6 +300,9 @@ def train(
       elapsed = time.perf_counter() - start_time
       rate = (epoch + 1 - start_epoch) * samples_per_epoch / elapsed
       if (epoch + 1) % settings.log_every == 0 or done:
+        schedule, eta = _schedule_texts(
+            settings, epoch + 1, state, elapsed / (epoch + 1 - start_epoch)
+        )
         logging.info(
             "%s epoch %d/%d | train %.4f | val %.4f | beta %.2f | %s | "
             "%d/%d seeds stopped | %.3g samples/s | %s",
@@ -315,12 +312,11 @@ def train(
             float(np.mean(metrics["train/loss"])),
             float(np.mean(metrics["val/loss"])),
             float(np.mean(metrics["train/beta"])),
-            _schedule_text(settings, epoch + 1, state),
+            schedule,
             int(np.sum(state.stopped)),
             num_seeds,
             rate,
-            _eta_text(settings, epoch + 1, state,
-                      elapsed / (epoch + 1 - start_epoch)),
+            eta,
         )
   finally:
     checkpointer.close()
