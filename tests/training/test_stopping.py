@@ -178,8 +178,7 @@ def test_schedule_outlook_predicts_the_stop_of_a_flat_curve(rule):
       val = jnp.asarray([100.0 - min(epoch, progress_epochs)], jnp.float32)
       state = _stopping.stopping_update(
           rule, epoch=epoch, val=val, eligible=True,
-          active=~state["stopped"], finite=jnp.ones(1, bool),
-          **{k: v for k, v in state.items() if k != "improved"},
+          active=~state["stopped"], finite=jnp.ones(1, bool), **state,
       )
       state.pop("improved")
       outlook = _stopping.schedule_outlook(
