@@ -107,9 +107,9 @@ def base():
   # Posterior-collapse monitor (training.CollapseRule), on the first
   # validation chunk after every epoch: the alarm fires after `checks`
   # consecutive checks with posterior std / prior std >= max_std_ratio and
-  # a KL rate <= max_kl nats ("posterior" collapse) or, otherwise, a mean
-  # noise share (posterior variance over aggregate variance, per unit) >=
-  # max_noise_share ("scale" collapse).
+  # a KL rate <= max_kl nats ("posterior" collapse) or, otherwise, a pooled
+  # noise share (posterior variance over aggregate variance, summed over the
+  # units) >= max_noise_share ("scale" collapse).
   config.monitor = ml_collections.ConfigDict(
       dict(max_std_ratio=0.25, max_kl=3.0, max_noise_share=0.5, checks=3)
   )

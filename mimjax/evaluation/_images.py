@@ -153,9 +153,11 @@ def evaluate_image_model(
       ),
       "posterior_std": metrics.posterior_std(out["z_std"]),
       "active_units": metrics.active_units(out["z_mean"]),
-      # The scale diagnostic: mean noise share, units whose means spread
-      # more than their posterior noise, and both per dimension.
+      # The scale diagnostic: mean and pooled noise share, units whose
+      # means spread more than their posterior noise, and both per
+      # dimension (`metrics.latent_health`).
       "noise_share": float(np.mean(scale["noise_share"])),
+      "pooled_noise_share": float(metrics.pooled_noise_share(scale)),
       "informative_units": int(np.sum(scale["noise_share"] < 0.5)),
       "scale_per_dim": {
           k: np.asarray(scale[k]).round(5).tolist()

@@ -4,7 +4,7 @@ Host-side estimators (`ksg_mutual_information`, `kl_entropy`,
 `knn_accuracy` and the latent summaries) take numpy (or jax) arrays, run
 scipy / scikit-learn nearest-neighbour searches and return Python numbers.
 `logmeanexp`, `latent_health` (the posterior-collapse monitor's statistics),
-`scale_per_dimension`
+`scale_per_dimension`, `pooled_noise_share`
 and `importance_sampled_log_likelihood` are pure jax and
 jit-compatible, as is `bits_per_dim` (the discrete bits/dim bound of a
 dequantised image density). The sentence metrics (`melbo_nll`, `elbo_nll`,
@@ -22,6 +22,7 @@ from mimjax.metrics._importance import logmeanexp
 from mimjax.metrics._knn import knn_accuracy
 from mimjax.metrics._ksg import ksg_mutual_information
 from mimjax.metrics._collapse import latent_health
+from mimjax.metrics._collapse import pooled_noise_share
 from mimjax.metrics._collapse import scale_per_dimension
 from mimjax.metrics._latent import active_units
 from mimjax.metrics._latent import consistency_gap
@@ -55,6 +56,7 @@ __all__ = (
     "ksg_mutual_information",
     "latent_entropy_gaussian",
     "latent_health",
+    "pooled_noise_share",
     "scale_per_dimension",
     "logmeanexp",
     "mean_reciprocal_rank",

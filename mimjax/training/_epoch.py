@@ -124,7 +124,7 @@ def make_epoch_fn(
       (e.g. `evaluation.make_monitor_fn`), run after validation on the first
       validation chunk with a fixed key; its values are logged as
       "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
-      (it must return "std_ratio", "kl" and "noise_share").
+      (it must return "std_ratio", "kl" and "pooled_noise_share").
     collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
 
   Returns:
@@ -277,7 +277,7 @@ def make_epoch_fn(
             epoch=epoch + 1,
             std_ratio=monitor["std_ratio"],
             kl=monitor["kl"],
-            noise_share=monitor["noise_share"],
+            noise_share=monitor["pooled_noise_share"],
             collapse_count=state.collapse_count,
             collapse_kind=state.collapse_kind,
             collapse_epoch=state.collapse_epoch,

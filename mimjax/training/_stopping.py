@@ -78,10 +78,10 @@ class CollapseRule:
   `max_std_ratio` of the prior's and the KL rate E_x KL(q(z|x) || p(z)) is
   at most `max_kl` nats: each q(z|x) covers much of p(z), so the codes of
   different x overlap and carry little information (the VAE of Fig. 5.2,
-  MIM - H of Fig. 5.3). Otherwise it is *scale-collapsed* when the mean
-  noise share of the units is at least `max_noise_share`: the posteriors
-  are narrow, but their means spread even less, so most of the code's
-  variance is noise (the latent shrank onto the std floor; a learned prior
+  MIM - H of Fig. 5.3). Otherwise it is *scale-collapsed* when the pooled
+  noise share (`metrics.latent_health`) is at least `max_noise_share`: the
+  posteriors are narrow, but their means spread even less, so most of the
+  aggregate posterior's variance is noise (the latent shrank onto the std floor; a learned prior
   that shrank with it keeps the std ratio high, which is why the KL bound
   decides). The alarm fires after `checks` consecutive checks of one kind
   or the other and names the kind of the latest.
@@ -90,7 +90,7 @@ class CollapseRule:
     max_std_ratio: posterior collapse needs posterior std / prior std >=
       this.
     max_kl: ... and a KL rate <= this (nats).
-    max_noise_share: scale collapse when the mean noise share >= this.
+    max_noise_share: scale collapse when the pooled noise share >= this.
     checks: consecutive collapsed checks before the alarm fires.
   """
 
@@ -280,7 +280,7 @@ def collapse_update(
     epoch: scalar, the epoch just finished (1-based).
     std_ratio: `[S]` posterior std / prior std of this check.
     kl: `[S]` KL rate of this check (nats).
-    noise_share: `[S]` mean noise share of this check.
+    noise_share: `[S]` pooled noise share of this check.
     collapse_count, collapse_kind, collapse_epoch: the `TrainState` fields.
 
   Returns:

@@ -31,7 +31,7 @@ def test_quick_mim_run_writes_results_and_plots(tmp_path, data_dir):
   results = image_mim.run(config, str(tmp_path))
   on_disk = json.loads((tmp_path / "results.json").read_text())
   for key in ("nll_is", "elbo", "knn1_acc", "knn5_acc", "nmi", "recon_err",
-              "knn5_acc_mean", "noise_share"):
+              "knn5_acc_mean", "noise_share", "pooled_noise_share"):
     assert np.isfinite(on_disk[key]), key
   assert len(on_disk["scale_per_dim"]["mean_spread"]) == 80
   assert on_disk["budget"]["steps"] == 4

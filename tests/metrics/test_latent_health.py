@@ -34,6 +34,9 @@ def test_noise_share_and_units_closed_form():
   var = np.var(z_mean, 0)
   share = np.array([1.0, 0.25]) / (var + [1.0, 0.25])
   np.testing.assert_allclose(out["noise_share"], share.mean(), rtol=1e-5)
+  np.testing.assert_allclose(
+      out["pooled_noise_share"], 1.25 / (var.sum() + 1.25), rtol=1e-5
+  )
   assert out["informative_units"] == 1 and out["active_units"] == 1
   np.testing.assert_allclose(out["posterior_std"], 0.75, rtol=1e-6)
   prior_std = np.std(prior_z, 0).mean()  # ~ (1 + 3) / 2
@@ -111,6 +114,48 @@ def test_monitor_separates_informative_collapsed_and_shrunk_codes(gmm_x):
   stats, alarm = _monitor_alarm(model, shrunk, gmm_x)
   assert alarm == "scale" and stats["informative_units"] == 0
   assert stats["std_ratio"] < 0.1
+
+
+def _scale_alarm(z_mean, z_std, rng):
+  """The collapse rule's kind after 3 checks of `latent_health` on a code
+  whose KL rate is large (so only the scale branch can fire)."""
+  n = len(z_mean)
+  health = metrics.latent_health(
+      z_mean, z_std, np.full(n, 40.0), np.zeros(n),
+      rng.normal(size=(n, z_mean.shape[1])),
+  )
+  state = dict(collapse_count=jnp.zeros(1, jnp.int32),
+               collapse_kind=jnp.zeros(1, jnp.int32),
+               collapse_epoch=jnp.zeros(1, jnp.int32))
+  for epoch in range(1, 4):
+    state = training.collapse_update(
+        training.CollapseRule(), epoch=jnp.asarray(epoch),
+        std_ratio=health["std_ratio"][None], kl=health["kl"][None],
+        noise_share=health["pooled_noise_share"][None], **state,
+    )
+  return health, training.collapse_alarms(state["collapse_kind"])[0]
+
+
+def test_unused_units_on_the_floor_are_not_scale_collapse():
+  """MIM's compact MNIST code: 27 of 80 units spread 0.2 over a 0.05 std,
+  53 sit on the floor (spread 0.005). The mean per-unit noise share is
+  above 0.5 (the old false alarm), the pooled share is ~0.1 and the rule
+  stays quiet; the same code shrunk 20x onto the floor alarms "scale"."""
+  rng = np.random.default_rng(3)
+  n = 3000
+  spread = np.r_[np.full(27, 0.2), np.full(53, 0.005)]
+  z_mean = rng.choice([-1.0, 1.0], (n, 80)) * spread  # std_i exactly spread
+  z_std = np.full_like(z_mean, 0.05)
+  health, alarm = _scale_alarm(z_mean, z_std, rng)
+  noise = 80 * 0.05**2
+  np.testing.assert_allclose(
+      health["pooled_noise_share"],
+      noise / (noise + np.sum(np.var(z_mean, 0))), rtol=1e-4,
+  )
+  assert health["noise_share"] > 0.6 and health["pooled_noise_share"] < 0.2
+  assert health["informative_units"] == 27 and alarm is None
+  health, alarm = _scale_alarm(z_mean / 20, z_std, rng)
+  assert health["pooled_noise_share"] > 0.5 and alarm == "scale"
 
 
 def _committed_runs(name):

@@ -32,7 +32,7 @@ def _monitor(params, x, key):
   collapse rule reads, as a collapsed posterior would give them."""
   del params, key
   one = jnp.ones((), jnp.float32) + 0.0 * jnp.sum(x)
-  return dict(std_ratio=one, kl=0.0 * one, noise_share=one)
+  return dict(std_ratio=one, kl=0.0 * one, pooled_noise_share=one)
 
 
 def _epoch(num_images, **monitor):
