@@ -28,6 +28,9 @@ workdir:
 
 A killed run resumes from its last checkpoint when started again with the
 same workdir; a finished run is only re-evaluated if results.json is absent.
+The AE ("ae") is evaluated at z = E[z|x], as the authors' code does: its
+bleu1 is bleu1_mean, and what needs q(z|x)'s density (ELBO, KL, posterior
+std, IS-NLL, the Fig 7.1 histograms, the R / P example rows) is left out.
 """
 
 import copy
@@ -76,6 +79,12 @@ def make_loss_fn(config, model):
   return objectives.make_loss_fn(model, loss=config.loss)
 
 
+def is_deterministic(loss):
+  """Whether `loss` trains a deterministic code (the AE), which is evaluated
+  at z = E[z|x] (`evaluation.evaluate_sentence_model`)."""
+  return objectives.LOSSES[loss].deterministic
+
+
 def load_source(config, workdir):
   """The text source; the vocabulary is workdir/vocab.txt once written."""
   vocab_path = os.path.join(workdir, "vocab.txt")
@@ -104,7 +113,8 @@ def make_epoch_eval_fn(config, source):
   `curve_sentences` validation sentences with `evaluate_sentence_model`
   (one z ~ q(z|x) per sentence, a fixed key; MELBO with N = those
   sentences, so its level is not the test MELBO's) and returns `[1]`
-  arrays named "val/<key>" for the keys in `_CURVE_METRICS`.
+  arrays named "val/<key>" for the keys in `_CURVE_METRICS` (those that
+  need q(z|x)'s density are left out for the AE).
   """
   n = config.eval.curve_sentences
   if not n:
@@ -117,10 +127,10 @@ def make_epoch_eval_fn(config, source):
       seed0 = jax.tree.map(lambda a: a[0], params)
       out, _ = evaluation.evaluate_sentence_model(
           eval_model, seed0, x, key, num_z=1, chunk=config.eval.chunk,
-          entropy_points=0,
+          entropy_points=0, deterministic=is_deterministic(config.loss),
       )
       return {f"val/{k}": np.asarray([out[k]], np.float64)
-              for k in _CURVE_METRICS}
+              for k in _CURVE_METRICS if out[k] is not None}
 
     return epoch_eval_fn
 
@@ -172,18 +182,25 @@ def _examples_markdown(config, model, params, vocab, test, arrays):
   mean, std = arrays["mean"][rows], arrays["std"][rows]
   noise = np.asarray(jax.random.normal(jax.random.key(config.seed + 3),
                                        mean.shape))
-  perturbed = _decode(config, model, params, mean + 10 * std * noise)
+  deterministic = is_deterministic(config.loss)
+  if not deterministic:
+    perturbed = _decode(config, model, params, mean + 10 * std * noise)
   lines = [f"# {config.data.name} {config.loss} (z = {mean.shape[1]})", "",
            "## Reconstructions", "",
            "D: data; M: decoded from the posterior mean; R: from z ~ q(z|x); "
-           "P: from mean + 10 std noise (greedy decoding).", ""]
+           "P: from mean + 10 std noise (greedy decoding)"
+           + ("; a deterministic code has no R or P." if deterministic
+              else "."), ""]
   for i, r in enumerate(rows):
     lines += [
         f"- (D) {_text(vocab, test[r])}",
         f"  - (M) {_text(vocab, arrays['recon_mean'][r])}",
-        f"  - (R) {_text(vocab, arrays['recon_sample'][r])}",
-        f"  - (P) {_text(vocab, perturbed[i])}",
     ]
+    if not deterministic:
+      lines += [
+          f"  - (R) {_text(vocab, arrays['recon_sample'][r])}",
+          f"  - (P) {_text(vocab, perturbed[i])}",
+      ]
   lines += ["", "## Interpolations", "",
             "Posterior means of consecutive example sentences, 8 steps "
             "between the end points.", ""]
@@ -236,10 +253,11 @@ def question_answering(config, model, params, vocab, key):
 def _make_plots(config, workdir, arrays):
   plots = os.path.join(workdir, "plots")
   title = f"{config.data.name} {config.loss} (z = {config.model.latent_dim})"
-  plotting.plot_log_prob_histograms(
-      arrays["log_q_same"], arrays["log_q_other"],
-      os.path.join(plots, "log_q_histograms.png"), title=title,
-  )
+  if arrays["log_q_same"] is not None:  # None for a deterministic code
+    plotting.plot_log_prob_histograms(
+        arrays["log_q_same"], arrays["log_q_other"],
+        os.path.join(plots, "log_q_histograms.png"), title=title,
+    )
   n = len(arrays["melbo_nll"])
   recon = arrays["melbo_nll"] - np.log(n)
   sizes = [s for s in (10, 30, 100, 300, 1000, 3000) if s < n] + [n]
@@ -247,8 +265,9 @@ def _make_plots(config, workdir, arrays):
       sizes, [np.mean(recon[:s]) + np.log(s) for s in sizes],
       os.path.join(plots, "melbo_vs_sample_size.png"),
   )
+  bounds = {"MELBO": arrays["melbo_nll"], "ELBO": arrays["elbo_nll"]}
   plotting.plot_per_sentence_histograms(
-      {"MELBO": arrays["melbo_nll"], "ELBO": arrays["elbo_nll"]},
+      {k: v for k, v in bounds.items() if v is not None},
       os.path.join(plots, "per_sentence_nll.png"), xlabel="NLL bound (nats)",
   )
   common.plot_validation_curve(config, workdir)
@@ -283,6 +302,7 @@ def _train_and_evaluate(config, workdir):
       eval_model, params, test, key, num_z=ec.num_z, chunk=ec.chunk,
       is_samples=ec.is_samples, is_examples=ec.is_examples,
       entropy_points=ec.entropy_points,
+      deterministic=is_deterministic(config.loss),
   )
   markdown = _examples_markdown(
       config, eval_model, params, source.vocab, test, arrays

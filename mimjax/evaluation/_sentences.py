@@ -63,8 +63,8 @@ def _token_log_probs(model, params, z, x):
   )
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_z"))
-def posterior_terms(model, params, x, key, *, num_z):
+@functools.partial(jax.jit, static_argnames=("model", "num_z", "use_mean"))
+def posterior_terms(model, params, x, key, *, num_z, use_mean=False):
   """Encoder statistics and log-densities at `num_z` samples z ~ q(z|x).
 
   Args:
@@ -73,6 +73,8 @@ def posterior_terms(model, params, x, key, *, num_z):
     x: `[B, T]` token ids.
     key: PRNG key.
     num_z: Nz, samples per sentence.
+    use_mean: every "sample" is the posterior mean (a deterministic
+      auto-encoder's code; `key` is unused).
 
   Returns:
     dict with "mean", "std" `[B, d]`, "z" `[B, d]` (the first sample),
@@ -82,7 +84,10 @@ def posterior_terms(model, params, x, key, *, num_z):
   """
   q = model.apply(params, x, method="encode")
   prior = model.apply(params, method="latent_prior")
-  z = q.sample(seed=key, sample_shape=(num_z,))  # [Nz, B, d]
+  if use_mean:
+    z = jnp.broadcast_to(q.mean(), (num_z, *q.mean().shape))
+  else:
+    z = q.sample(seed=key, sample_shape=(num_z,))  # [Nz, B, d]
   tok = jax.vmap(lambda zs: _token_log_probs(model, params, zs, x))(z)
   is_eos = (x == data.EOS)[None]
   return {
@@ -151,7 +156,7 @@ def gaussian_log_density(z, mean, std):
 
 def evaluate_sentence_model(
     model, params, x, key, *, num_z, chunk, is_samples=0, is_examples=0,
-    entropy_points=1000,
+    entropy_points=1000, deterministic=False,
 ):
   """Test metrics of a trained `SentenceVAE` on `x [N, T]` (Sec. 7.3-7.5).
 
@@ -165,19 +170,26 @@ def evaluate_sentence_model(
     is_samples: S for the importance-sampled NLL (0: skip it).
     is_examples: sentences it covers (0: all).
     entropy_points: test codes in the Kozachenko-Leonenko entropy estimate.
+    deterministic: the model is a deterministic auto-encoder (loss "ae"):
+      z is the posterior mean everywhere, as the authors' code evaluates it
+      (reference digest Sec. 4.3), so "bleu1" equals "bleu1_mean", the
+      MELBO is the reconstruction NLL + log N, and what needs the density
+      q(z|x), whose scale an AE never trains (ELBO, KL, posterior std, the
+      Fig. 7.1 log-densities, IS-NLL), is None.
 
   Returns:
     (metrics dict of floats, arrays dict) where the arrays hold per-sentence
     "melbo_nll", "elbo_nll", "mean", "std", "z", "recon_mean",
     "recon_sample" and the Fig. 7.1 log-densities "log_q_same",
-    "log_q_other".
+    "log_q_other" (None where `deterministic` makes them undefined).
   """
   n = len(x)
   k_post, k_is = jax.random.split(key)
   logging.info("Evaluating %d sentences: MELBO / ELBO terms (Nz = %d)", n,
                num_z)
   terms = padded_map(
-      lambda xc: posterior_terms(model, params, xc, k_post, num_z=num_z),
+      lambda xc: posterior_terms(model, params, xc, k_post, num_z=num_z,
+                                 use_mean=deterministic),
       x, chunk, width_multiple=16,
   )
   words = np.sum((x != data.PAD) & (x != data.EOS), axis=1)
@@ -190,7 +202,7 @@ def evaluate_sentence_model(
   recon_mean = reconstruct(
       model, params, terms["mean"], max_len=max_len, chunk=chunk
   )
-  recon_sample = reconstruct(
+  recon_sample = recon_mean if deterministic else reconstruct(
       model, params, terms["z"], max_len=max_len, chunk=chunk
   )
   refs = [_word_ids(r) for r in x]
@@ -222,7 +234,11 @@ def evaluate_sentence_model(
       "latent_entropy_normal": metrics.latent_entropy_gaussian(z.shape[1]),
       "log_q_same_minus_other": float(np.mean(log_q_same - log_q_other)),
   }
-  if is_samples:
+  if deterministic:
+    out.update(elbo_nll=None, elbo_ppl=None, kl=None, posterior_std=None,
+               log_q_same_minus_other=None)
+    elbo = log_q_same = log_q_other = None
+  elif is_samples:
     subset = x[: is_examples or n]
     logging.info("Importance-sampled NLL: S = %d on %d sentences", is_samples,
                  len(subset))

@@ -25,9 +25,13 @@ LOSS_COLORS = {
     "vae_h": "tab:orange",
     "mim_h": "tab:purple",
     "ce": "tab:green",
+    # Sentence models (ch. 7): sMIM and sVAE in their families' colours.
+    "smim": "tab:blue",
+    "svae": "tab:red",
+    "ae": "tab:gray",
 }
 _OTHER_COLORS = (
-    "tab:brown", "tab:pink", "tab:gray", "tab:olive", "black", "gold"
+    "tab:brown", "tab:pink", "tab:olive", "black", "gold"
 )
 _DPI = 100
 _SLACK_PX = 1.0  # Rounding slack of measured text extents.
@@ -40,9 +44,9 @@ def loss_color(name, index=0):
   """Colour of a loss, or of a run named `<loss>_...` after its loss.
 
   Args:
-    name: loss name ("mim", "vae", ...) or run name such as "vae_h_h20_z2";
-      the longest loss name that `name` equals or starts with (followed by
-      "_") decides.
+    name: loss name ("mim", "vae", ...) or run name such as "vae_h_h20_z2"
+      or "smim mean z"; the longest loss name that `name` equals or starts
+      with (followed by "_" or " ") decides.
     index: position of `name` among the plotted series; picks a colour for
       names that match no loss.
 
@@ -51,7 +55,7 @@ def loss_color(name, index=0):
   """
   matches = [
       loss for loss in LOSS_COLORS
-      if name == loss or name.startswith(loss + "_")
+      if name == loss or name.startswith((loss + "_", loss + " "))
   ]
   if matches:
     return LOSS_COLORS[max(matches, key=len)]

@@ -86,3 +86,30 @@ def test_padded_chunks_match_one_unpadded_call():
   for multiple in (0, 2):
     padded = _sentences.padded_map(encode, x, 2, width_multiple=multiple)
     np.testing.assert_allclose(padded["mean"], whole, rtol=1e-5)
+
+
+def test_deterministic_code_is_evaluated_at_the_posterior_mean():
+  """The AE: z = E[z|x] for the MELBO and both reconstructions; the metrics
+  that need q(z|x)'s density are None."""
+  model = models.SentenceVAE(vocab_size=7, embed_dim=4, hidden_dim=8,
+                             latent_dim=2, train=False)
+  x = _rows()
+  params = model.init(jax.random.key(0), x)
+  metrics, arrays = evaluation.evaluate_sentence_model(
+      model, params, x, jax.random.key(1), num_z=1, chunk=2,
+      entropy_points=5, deterministic=True,
+  )
+  mean = np.asarray(model.apply(params, x, method="encode").mean())
+  np.testing.assert_allclose(arrays["z"], mean, rtol=1e-6)
+  log_p = np.asarray([
+      _stepwise_word_log_prob(model, params, mean[i], s)
+      for i, s in enumerate(_SENTENCES)
+  ])
+  np.testing.assert_allclose(arrays["melbo_nll"], -log_p + np.log(len(x)),
+                             rtol=1e-5)
+  np.testing.assert_array_equal(arrays["recon_sample"], arrays["recon_mean"])
+  assert metrics["bleu1"] == metrics["bleu1_mean"]
+  for key in ("elbo_nll", "elbo_ppl", "kl", "posterior_std",
+              "log_q_same_minus_other"):
+    assert metrics[key] is None, key
+  assert arrays["elbo_nll"] is None and arrays["log_q_same"] is None

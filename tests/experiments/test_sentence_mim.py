@@ -2,11 +2,13 @@
 
 import gzip
 import json
+import os
 
 import jax
 import numpy as np
 import pytest
 
+from configs import ptb_ae
 from configs import ptb_smim
 from configs import ptb_svae
 from experiments import common
@@ -81,6 +83,25 @@ def test_quick_smim_run_writes_results_examples_and_plots(tmp_path, data_dir):
   assert len(vocab) == len(set(_WORDS)) + 3  # <unk> is a special already
   # A finished run is read back, not retrained.
   assert sentence_mim.run(config, str(tmp_path)) == on_disk == results
+
+
+def test_quick_ae_run_is_evaluated_at_the_posterior_mean(tmp_path, data_dir):
+  """The AE's code is its mean: BLEU-1 from z ~ q is the mean's, and the
+  numbers that need q(z|x)'s density are null, in results and curves."""
+  sentence_mim.run(_quick(data_dir, module=ptb_ae), str(tmp_path))
+  on_disk = json.loads((tmp_path / "results.json").read_text())
+  assert on_disk["bleu1"] == on_disk["bleu1_mean"]
+  for key in ("elbo_nll", "kl", "posterior_std", "is_nll"):
+    assert on_disk.get(key) is None, key
+  np.testing.assert_allclose(
+      on_disk["melbo_nll"], on_disk["recon_nll"] + np.log(60), rtol=1e-5
+  )
+  assert "(M)" in (tmp_path / "examples.md").read_text()
+  assert "(R)" not in (tmp_path / "examples.md").read_text()
+  assert not (tmp_path / "plots" / "log_q_histograms.png").exists()
+  curves = json.loads((tmp_path / "validation_curves.json").read_text())
+  assert curves["bleu1"] == curves["bleu1_mean"]
+  assert "kl" not in curves and "elbo_ppl" not in curves
 
 
 def test_killed_run_resumes_to_the_same_results(tmp_path, data_dir):
@@ -163,6 +184,22 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
   text = path.read_text()
   assert "| smim (128) | 30.0 | 27.9 | 28.6 | 80.0 | 75.6 | 0.5 | 0.61 |" in text
   assert "N = 3761 test sentences" in text
+
+
+def test_curves_side_by_side_one_plot_per_latent_and_metric(tmp_path):
+  runs = []
+  for loss, dim in (("smim", 512), ("ae", 512), ("smim", 16)):
+    workdir = tmp_path / f"{loss}_{dim}"
+    workdir.mkdir()
+    curves = dict(epoch=[1, 2, 3], bleu1=[0.2, 0.3, 0.4],
+                  bleu1_mean=[0.3, 0.4, 0.5], melbo_ppl=[200.0, 90.0, 60.0])
+    (workdir / "validation_curves.json").write_text(json.dumps(curves))
+    runs.append(((loss, dim), str(workdir)))
+  paths = sentence_table.plot_curves_side_by_side(runs, str(tmp_path))
+  names = sorted(os.path.basename(p) for p in paths)
+  assert names == ["val_bleu1_z16.png", "val_bleu1_z512.png",
+                   "val_melbo_ppl_z16.png", "val_melbo_ppl_z512.png"]
+  assert all(os.path.getsize(p) > 10_000 for p in paths)
 
 
 def test_cuts_argument_stops_at_that_learning_rate_cut():

@@ -155,6 +155,9 @@ def test_loss_colors():
   assert plotting.loss_color("mim") == "tab:blue"
   assert plotting.loss_color("vae_h20_z2") == "tab:red"
   assert plotting.loss_color("vae_h_h20_z2") == "tab:orange"
+  assert plotting.loss_color("smim mean z") == "tab:blue"
+  assert plotting.loss_color("ae z~q") == "tab:gray"
+  assert plotting.loss_color("aemim") != "tab:gray"
 
 
 @pytest.mark.parametrize(
