@@ -247,11 +247,11 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source,
 
   Returns:
     (final `TrainState`, the eval-mode model, the early-stopped parameters
-    of seed 0, training seconds). The posterior-collapse monitor
+    of seed 0, training seconds over every piece of a resumed run
+    (`training.training_seconds`)). The posterior-collapse monitor
     (`evaluation.make_monitor_fn`) runs on the eval-mode model after every
     validation pass.
   """
-  start = time.perf_counter()
   mesh = training.make_mesh()
   training.check_divisible(config.train.batch_size, mesh)
   eval_model = model.clone(train=False)  # dropout off, BatchNorm averages
@@ -269,7 +269,7 @@ def train_single_model(config, workdir, *, model, make_loss_fn, source,
       ),
   )
   params = jax.tree.map(lambda a: a[0], training.selected_params(state))
-  return state, eval_model, params, time.perf_counter() - start
+  return state, eval_model, params, training.training_seconds(workdir)
 
 
 def provenance(config):

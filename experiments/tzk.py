@@ -248,7 +248,7 @@ def run_phase(config, workdir, *, with_knowledge, flow_params, train_flow,
       mesh=mesh,
       init_params=_initial_params(phase, model, source, flow_params),
   )
-  train_time = time.perf_counter() - start
+  train_time = training.training_seconds(workdir)
   params = jax.tree.map(lambda a: a[0], training.selected_params(state))
   ec = phase.eval
   test = _test_split(source, ec.num_test)

@@ -15,8 +15,10 @@ replicated, batches sharded).
 from mimjax._errors import CheckpointError
 from mimjax.training._checkpoint import Checkpointer
 from mimjax.training._epoch import make_epoch_fn
+from mimjax.training._loop import TIME_FILE
 from mimjax.training._loop import set_deadline
 from mimjax.training._loop import train
+from mimjax.training._loop import training_seconds
 from mimjax.training._mesh import check_divisible
 from mimjax.training._mesh import data_sharding
 from mimjax.training._mesh import make_mesh
@@ -93,7 +95,9 @@ __all__ = (
     "stop_reasons",
     "stopping_update",
     "set_deadline",
+    "TIME_FILE",
     "train",
+    "training_seconds",
     "train_step",
     "validation_loss",
 )

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mimjax import _progress
+from mimjax import files
 from mimjax._errors import TimeBudgetReached
 from mimjax.training import _checkpoint
 from mimjax.training import _epoch
@@ -21,6 +22,20 @@ from mimjax.training import _writer
 
 # Wall-clock time (time.time()) by which every `train` call must stop.
 _deadline = None
+# The workdir's running total of training seconds (`training_seconds`).
+TIME_FILE = "train_time.json"
+
+
+def training_seconds(workdir):
+  """Wall seconds of the training epochs run in `workdir`, summed over every
+  piece of a run resumed across jobs (0 before the first epoch).
+
+  Each epoch adds its wall time (steps, validation, checkpoint) when it
+  ends, including epochs whose results a later resume discarded (they were
+  spent all the same).
+  """
+  record = files.read_json(os.path.join(workdir, TIME_FILE))
+  return 0.0 if record is None else float(record["seconds"])
 
 
 def set_deadline(deadline):
@@ -248,6 +263,7 @@ def train(
   )
   samples_per_epoch = source.steps_per_epoch * settings.batch_size * num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()
+  seconds_before = training_seconds(workdir)
   epoch_seconds = None
   try:
     while (int(state.epoch) < settings.max_epochs
@@ -298,6 +314,9 @@ def train(
       epoch_seconds = time.perf_counter() - epoch_start
       writer.write(epoch + 1, metrics)
       elapsed = time.perf_counter() - start_time
+      if jax.process_index() == 0:
+        files.write_json(os.path.join(workdir, TIME_FILE),
+                         {"seconds": seconds_before + elapsed})
       rate = (epoch + 1 - start_epoch) * samples_per_epoch / elapsed
       if (epoch + 1) % settings.log_every == 0 or done:
         schedule, eta = _schedule_texts(

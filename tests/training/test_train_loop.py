@@ -19,6 +19,7 @@ import pytest
 
 import mimjax
 from mimjax import data
+from mimjax import files
 from mimjax import training
 
 
@@ -163,6 +164,13 @@ def test_resume_matches_uninterrupted_run(tmp_path, two_epoch_run):
   metrics_a, metrics_b = _read_metrics(dir_a), _read_metrics(dir_b)
   assert [m["epoch"] for m in metrics_b] == [1, 2, 3, 4]
   assert metrics_b == metrics_a
+  # The training time of a resumed run sums both pieces.
+  assert training.training_seconds(two_epoch_run[0]) > 0
+  dir_c = _copy_run(two_epoch_run, str(tmp_path / "c"))
+  files.write_json(os.path.join(dir_c, training.TIME_FILE),
+                   {"seconds": 1000.0})
+  _run(dir_c, 4)
+  assert 1000 < training.training_seconds(dir_c) < 1000 + 600
 
 
 def test_epoch_eval_fn_is_logged_every_epoch_and_leaves_training_alone(
