@@ -1,11 +1,19 @@
 """Orbax checkpoints of the `TrainState`, with clear errors on bad files."""
 
 import os
+import threading
 
 import jax
 import orbax.checkpoint as ocp
 
 from mimjax._errors import CheckpointError
+
+# Orbax's save path is not safe from two threads at once (orbax 0.12: two
+# toy sweep points training on threads deadlocked in its commit signalling,
+# and concurrent managers fail with FileExistsError on their temporary
+# folders, even in different directories). The saves of one process take
+# turns, and each finishes before the next starts.
+_SAVE_LOCK = threading.Lock()
 
 
 class Checkpointer:
@@ -27,7 +35,11 @@ class Checkpointer:
     )
 
   def save(self, epoch, state, *, force=False):
-    self._manager.save(epoch, args=ocp.args.StandardSave(state), force=force)
+    """Saves `state` as `epoch` (if due, or `force`) and waits until it is
+    on disk; thread-safe (see `_SAVE_LOCK`)."""
+    with _SAVE_LOCK:
+      self._manager.save(epoch, args=ocp.args.StandardSave(state), force=force)
+      self._manager.wait_until_finished()
 
   def latest_epoch(self):
     return self._manager.latest_step()
