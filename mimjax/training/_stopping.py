@@ -83,8 +83,12 @@ class CollapseRule:
   posteriors are narrow, but their means spread even less, so most of the
   aggregate posterior's variance is noise (the latent shrank onto the std floor; a learned prior
   that shrank with it keeps the std ratio high, which is why the KL bound
-  decides). The alarm fires after `checks` consecutive checks of one kind
-  or the other and names the kind of the latest.
+  decides). The pooled share is high whatever the posterior width, so
+  "scale" also names codes whose posteriors blew up (MIM - H at 500 units)
+  and partial collapses where some units sit at the prior and hold most of
+  the variance (VAE + H at 5 units, BUILD_NOTES). The alarm fires after
+  `checks` consecutive checks of one kind or the other and names the kind
+  of the latest.
 
   Attributes:
     max_std_ratio: posterior collapse needs posterior std / prior std >=
