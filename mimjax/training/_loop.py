@@ -309,10 +309,13 @@ def train(
       if epoch_eval_fn is not None:
         metrics.update(jax.device_get(epoch_eval_fn(state.params)))
       done = epoch + 1 == settings.max_epochs or bool(np.all(state.stopped))
-      checkpointer.save(epoch + 1, state, force=done)
       metrics["stopped"] = np.asarray(state.stopped, np.float32)
-      epoch_seconds = time.perf_counter() - epoch_start
+      # The epoch's metrics line before its checkpoint: a kill between the
+      # two resumes from the previous checkpoint, which drops that line and
+      # writes it again; the other order would lose it.
       writer.write(epoch + 1, metrics)
+      checkpointer.save(epoch + 1, state, force=done)
+      epoch_seconds = time.perf_counter() - epoch_start
       elapsed = time.perf_counter() - start_time
       if jax.process_index() == 0:
         files.write_json(os.path.join(workdir, TIME_FILE),
