@@ -38,15 +38,22 @@ def _stepwise_word_log_prob(model, params, z, words):
   return total
 
 
-def test_melbo_elbo_and_perplexity_by_hand():
+def _evaluate_tiny_model(**kwargs):
+  """(model, params, x, metrics, arrays) of a tiny GRU model on the 5
+  sentences, one z per sentence."""
   model = models.SentenceVAE(vocab_size=7, embed_dim=4, hidden_dim=8,
                              latent_dim=2, train=False)
   x = _rows()
   params = model.init(jax.random.key(0), x)
   metrics, arrays = evaluation.evaluate_sentence_model(
       model, params, x, jax.random.key(1), num_z=1, chunk=2,
-      entropy_points=5,
+      entropy_points=5, **kwargs,
   )
+  return model, params, x, metrics, arrays
+
+
+def test_melbo_elbo_and_perplexity_by_hand():
+  model, params, x, metrics, arrays = _evaluate_tiny_model()
   n, words = len(x), np.asarray([len(s) for s in _SENTENCES])
   z, mean, std = arrays["z"], arrays["mean"], arrays["std"]
   log_p = np.asarray([
@@ -91,14 +98,7 @@ def test_padded_chunks_match_one_unpadded_call():
 def test_deterministic_code_is_evaluated_at_the_posterior_mean():
   """The AE: z = E[z|x] for the MELBO and both reconstructions; the metrics
   that need q(z|x)'s density are None."""
-  model = models.SentenceVAE(vocab_size=7, embed_dim=4, hidden_dim=8,
-                             latent_dim=2, train=False)
-  x = _rows()
-  params = model.init(jax.random.key(0), x)
-  metrics, arrays = evaluation.evaluate_sentence_model(
-      model, params, x, jax.random.key(1), num_z=1, chunk=2,
-      entropy_points=5, deterministic=True,
-  )
+  model, params, x, metrics, arrays = _evaluate_tiny_model(deterministic=True)
   mean = np.asarray(model.apply(params, x, method="encode").mean())
   np.testing.assert_allclose(arrays["z"], mean, rtol=1e-6)
   log_p = np.asarray([
