@@ -277,7 +277,7 @@ def make_epoch_fn(
             epoch=epoch + 1,
             std_ratio=monitor["std_ratio"],
             kl=monitor["kl"],
-            noise_share=monitor["pooled_noise_share"],
+            pooled_noise_share=monitor["pooled_noise_share"],
             collapse_count=state.collapse_count,
             collapse_kind=state.collapse_kind,
             collapse_epoch=state.collapse_epoch,

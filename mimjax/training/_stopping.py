@@ -274,8 +274,8 @@ def replay_stopping(rule, val, finite=None, *, warmup_epochs=0):
 
 
 def collapse_update(
-    rule, *, epoch, std_ratio, kl, noise_share, collapse_count, collapse_kind,
-    collapse_epoch,
+    rule, *, epoch, std_ratio, kl, pooled_noise_share, collapse_count,
+    collapse_kind, collapse_epoch,
 ):
   """One collapse-alarm step for every seed (see `CollapseRule`).
 
@@ -284,7 +284,7 @@ def collapse_update(
     epoch: scalar, the epoch just finished (1-based).
     std_ratio: `[S]` posterior std / prior std of this check.
     kl: `[S]` KL rate of this check (nats).
-    noise_share: `[S]` pooled noise share of this check.
+    pooled_noise_share: `[S]` pooled noise share of this check.
     collapse_count, collapse_kind, collapse_epoch: the `TrainState` fields.
 
   Returns:
@@ -297,7 +297,8 @@ def collapse_update(
   kind = jnp.where(
       (std_ratio >= rule.max_std_ratio) & (kl <= rule.max_kl),
       POSTERIOR_COLLAPSE,
-      jnp.where(noise_share >= rule.max_noise_share, SCALE_COLLAPSE, HEALTHY),
+      jnp.where(pooled_noise_share >= rule.max_noise_share, SCALE_COLLAPSE,
+                HEALTHY),
   ).astype(jnp.int32)
   count = jnp.where(kind != HEALTHY, collapse_count + 1, 0)
   firing = count >= rule.checks

@@ -72,7 +72,8 @@ def _monitor_alarm(model, params, x, checks=3):
     stats = monitor(params, x, jax.random.key(e))
     state = training.collapse_update(
         rule, epoch=e + 1, std_ratio=stats["std_ratio"][None],
-        kl=stats["kl"][None], noise_share=stats["noise_share"][None],
+        kl=stats["kl"][None],
+        pooled_noise_share=stats["pooled_noise_share"][None],
         **state,
     )
   return stats, training.collapse_alarms(state["collapse_kind"])[0]
@@ -131,7 +132,7 @@ def _scale_alarm(z_mean, z_std, rng):
     state = training.collapse_update(
         training.CollapseRule(), epoch=jnp.asarray(epoch),
         std_ratio=health["std_ratio"][None], kl=health["kl"][None],
-        noise_share=health["pooled_noise_share"][None], **state,
+        pooled_noise_share=health["pooled_noise_share"][None], **state,
     )
   return health, training.collapse_alarms(state["collapse_kind"])[0]
 

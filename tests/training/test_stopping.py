@@ -102,7 +102,7 @@ def _alarm(std_ratio, noise_share, kl=None, rule=training.CollapseRule()):
   for e in range(std_ratio.shape[0]):
     state = training.collapse_update(
         rule, epoch=e + 1, std_ratio=jnp.asarray(std_ratio[e]),
-        kl=jnp.asarray(kl[e]), noise_share=jnp.asarray(noise_share[e]),
+        kl=jnp.asarray(kl[e]), pooled_noise_share=jnp.asarray(noise_share[e]),
         **state,
     )
     kinds.append(np.asarray(state["collapse_kind"]))
