@@ -58,7 +58,7 @@ def _time_loss(loss):
       seed=0,
       num_seeds=_NUM_SEEDS.value,
       beta_warmup_epochs=0,
-      patience=10**6,
+      stopping_rule=training.StoppingRule(patience=10**6),
   )
   val = jax.numpy.zeros((1, 8 * mesh.size, 2))
   t0 = time.perf_counter()

@@ -64,14 +64,9 @@ def make_epoch_fn(
     seed,
     num_seeds,
     beta_warmup_epochs,
-    patience,
+    stopping_rule,
     eval_loss_fn=None,
     beta_warmup_steps=0,
-    lr_decay_factor=1.0,
-    lr_decay_patience=0,
-    min_lr_scale=0.0,
-    min_delta=0.0,
-    min_epochs=0,
     progress_every=0,
     monitor_fn=None,
     collapse_rule=None,
@@ -103,20 +98,13 @@ def make_epoch_fn(
     seed: base seed of the run.
     num_seeds: S.
     beta_warmup_epochs: beta = min(1, (epoch + 1) / this) (ch. 4 warm-up).
-    patience: stop a seed after this many epochs without validation
-      progress (`StoppingRule`); epochs inside the warm-up neither count nor
-      set the best.
+    stopping_rule: `StoppingRule`: early stopping on the validation loss
+      and the plateau learning-rate schedule (Sec. 7.2: x0.25 after 2
+      epochs without progress, stop below a floor); epochs inside the
+      warm-up neither count nor set the best.
     beta_warmup_steps: if > 0, beta rises per optimiser step instead,
       min(1, (global step + 1) / this) (the sVAE KL annealing of Sec. 7.2);
       `beta_warmup_epochs` is then ignored.
-    lr_decay_factor: if < 1, multiply a seed's learning rate by this after
-      every `lr_decay_patience` consecutive epochs without a validation
-      improvement (the plateau schedule of Sec. 7.2: 0.25 after 2 epochs).
-    lr_decay_patience: see `lr_decay_factor`.
-    min_lr_scale: stop a seed once its learning-rate factor falls below this
-      (the sentence code stops at lr < 1e-8).
-    min_delta: relative validation improvement that counts as progress.
-    min_epochs: no seed stops by patience before this many epochs.
     progress_every: if > 0, log "epoch e step t/T loss" from inside the
       compiled epoch every this many steps (one host callback per such step;
       for epochs long enough to want it).
@@ -146,11 +134,6 @@ def make_epoch_fn(
   batch_sharding = _mesh.data_sharding(mesh, batch_axis=1)
   state_sharding = _mesh.replicated(mesh)
 
-  rule = _stopping.StoppingRule(
-      patience=patience, min_delta=min_delta, min_epochs=min_epochs,
-      lr_decay_factor=lr_decay_factor, lr_decay_patience=lr_decay_patience,
-      min_lr_scale=min_lr_scale,
-  )
   if collapse_rule is not None and monitor_fn is None:
     raise ValueError("collapse_rule needs a monitor_fn")
   monitor_key = jax.random.fold_in(validation_key, _MONITOR_STREAM)
@@ -164,7 +147,7 @@ def make_epoch_fn(
   def update(params, opt_state, batch, key, beta, active, lr_scale):
     new_params, new_opt_state, aux = _step.train_step(
         params, opt_state, batch, key, loss_fn=loss_fn, optimizer=optimizer,
-        beta=beta, lr_scale=lr_scale if rule.decays_lr else None,
+        beta=beta, lr_scale=lr_scale if stopping_rule.decays_lr else None,
     )
     return (_step.keep_if(active, new_params, params),
             _step.keep_if(active, new_opt_state, opt_state), aux)
@@ -248,7 +231,7 @@ def make_epoch_fn(
     opt_state = _where_seed(finite, opt_state, state.opt_state)
     # Epochs that end inside the warm-up neither count nor set the best.
     decision = _stopping.stopping_update(
-        rule,
+        stopping_rule,
         epoch=epoch + 1,
         val=val,
         eligible=beta_at(epoch, source.steps_per_epoch - 1) >= 1.0,

@@ -141,7 +141,8 @@ def test_epoch_same_on_one_and_four_devices():
     mesh = training.make_mesh(n)
     epoch_fn = training.make_epoch_fn(
         loss_fn=_denoising_loss, optimizer=optimizer, source=source,
-        mesh=mesh, seed=3, num_seeds=2, beta_warmup_epochs=2, patience=5,
+        mesh=mesh, seed=3, num_seeds=2, beta_warmup_epochs=2,
+        stopping_rule=training.StoppingRule(patience=5),
     )
     state = jax.device_put(
         jax.tree.map(jnp.copy, init), training.replicated(mesh)

@@ -6,6 +6,7 @@ plateau rule re-stated from its docstring and applied to the logged
 validation losses.
 """
 
+import dataclasses
 import json
 import os
 
@@ -96,16 +97,21 @@ def _train(workdir, config):
 def _epoch_setup(loss_fn, model, source, optimizer, num_seeds, x_shape,
                  init_params=None, **options):
   """(state, epoch_fn(state, validation_x), validation chunks) on a
-  one-device mesh; epoch_fn passes the source's training arrays."""
+  one-device mesh; epoch_fn passes the source's training arrays. `options`
+  holds `make_epoch_fn` keywords and `StoppingRule` fields."""
   mesh = training.make_mesh(1)
   state = training.init_state(
       model, optimizer, jnp.zeros((_BATCH,) + x_shape), seed=0,
       num_seeds=num_seeds, init_params=init_params,
   )
-  options = dict(dict(beta_warmup_epochs=1, patience=100), **options)
+  rule_fields = {f.name for f in dataclasses.fields(training.StoppingRule)}
+  rule = dict(patience=100)
+  rule.update({k: options.pop(k) for k in rule_fields & set(options)})
   compiled = training.make_epoch_fn(
       loss_fn=loss_fn, optimizer=optimizer, source=source, mesh=mesh,
-      seed=0, num_seeds=num_seeds, **options,
+      seed=0, num_seeds=num_seeds,
+      stopping_rule=training.StoppingRule(**rule),
+      **dict(dict(beta_warmup_epochs=1), **options),
   )
   epoch_fn = lambda state, val: compiled(state, source.device_data, val)
   val = np.asarray(source.validation["x"], np.float32)

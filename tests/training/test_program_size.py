@@ -51,7 +51,8 @@ def _epoch(num_images, **monitor):
   epoch_fn = training.make_epoch_fn(
       loss_fn=_loss, optimizer=optimizer, source=source,
       mesh=training.make_mesh(1), seed=0, num_seeds=1,
-      beta_warmup_epochs=1, patience=10, **monitor,
+      beta_warmup_epochs=1,
+      stopping_rule=training.StoppingRule(patience=10), **monitor,
   )
   validation_x = jnp.asarray(bits.reshape(2, 10, 28, 28, 1))
   return epoch_fn, (state, source.device_data, validation_x)

@@ -308,7 +308,7 @@ def test_early_stopping_freezes_stopped_seeds():
   epoch_fn = training.make_epoch_fn(
       loss_fn=_squared_distance_loss, optimizer=optimizer, source=source,
       mesh=mesh, seed=0, num_seeds=3, beta_warmup_epochs=_WARMUP,
-      patience=_PATIENCE,
+      stopping_rule=training.StoppingRule(patience=_PATIENCE),
   )
   validation_x = training.put_global(
       source.x_val.reshape(2, 16, 1), training.data_sharding(mesh, 1)
