@@ -55,6 +55,8 @@ def base():
           num_hidden_layers=1,
           activation="tanh",
           min_scale=1e-6,
+          # The decoder's std floor instead, if > 0 (0: min_scale).
+          decoder_min_scale=0.0,
           conditional="gaussian",
           decoder_head="gaussian",
           num_components=10,
@@ -145,11 +147,12 @@ def apply_arg(config, arg, known=()):
   return config
 
 
-def latent_sweep(config, arg):
+def latent_sweep(config, arg, known=()):
   """The latent-dimension sweep of Fig. 4.1 / 4.2 with its budget args.
 
   "small": 5 seeds and latent 2, 6, 10, 14, 20 (a CPU budget); "quick":
-  latent 2 and 8 (with the shrinking of `apply_arg`).
+  latent 2 and 8 (with the shrinking of `apply_arg`); `known`: the
+  caller's own arguments (applied by the caller).
   """
   config.sweep.hidden = (50,)
   config.sweep.latent_dim = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
@@ -160,4 +163,4 @@ def latent_sweep(config, arg):
     config.sweep.latent_dim = (2, 6, 10, 14, 20)
   if "quick" in tokens:
     config.sweep.latent_dim = (2, 8)
-  return apply_arg(config, arg, known=("small",))
+  return apply_arg(config, arg, known=("small", *known))

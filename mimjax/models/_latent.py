@@ -60,6 +60,7 @@ def mlp_model(
     num_hidden_layers=1,
     activation="tanh",
     min_scale=1e-6,
+    decoder_min_scale=0.0,
     conditional="gaussian",
     decoder_head="gaussian",
     num_components=10,
@@ -79,6 +80,10 @@ def mlp_model(
       connected layers").
     activation: "tanh" (ch. 4-5) or "swish" (App. B).
     min_scale: standard-deviation floor of every Gaussian.
+    decoder_min_scale: the floor of the decoder's Gaussian heads instead, if
+      > 0. MIM's decoder half scores -log p(x|z) at x ~ p(x|z), the
+      decoder's own entropy, which a sharper decoder always lowers; on
+      continuous data only this floor bounds it.
     conditional: encoder head, "gaussian" or "gmm" (App. B).
     decoder_head: "gaussian", "gmm" or "bernoulli".
     num_components: mixture size for GMM heads (and GMM priors).
@@ -103,7 +108,8 @@ def mlp_model(
       init_scheme=init,
   )
   encoder = mlp(out_dim=latent_dim, head=conditional)
-  decoder = mlp(out_dim=x_dim, head=decoder_head)
+  decoder = mlp(out_dim=x_dim, head=decoder_head,
+                min_scale=decoder_min_scale or min_scale)
   prior_components = prior_components or num_components
   if prior == "standard_normal":
     prior_module = distributions.StandardNormalPrior(latent_dim)
