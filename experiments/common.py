@@ -168,6 +168,20 @@ def finished_results(workdir, config, *, overwrite=False, extendable=(),
   return results
 
 
+def run_single_model(config, workdir, train_and_evaluate, *, overwrite=False):
+  """`train_and_evaluate(config, workdir)` once per workdir; returns its
+  results dict.
+
+  A finished run of the same config is read back; one of a different
+  config is an error unless `overwrite` (see `training.claim_workdir`).
+  """
+  finished = finished_results(workdir, config, overwrite=overwrite)
+  if finished is not None:
+    return finished
+  with training.claim_workdir(workdir, config, overwrite=overwrite):
+    return train_and_evaluate(config, workdir)
+
+
 def finished_workflow(workdir, config, *, overwrite=False):
   """The results.json of a finished multi-phase run, or None.
 

@@ -47,7 +47,6 @@ from mimjax import evaluation
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
-from mimjax import training
 # pylint: enable=wrong-import-position,wrong-import-order
 
 _KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn", "hvae": "mlp"}
@@ -186,16 +185,11 @@ def _make_plots(config, workdir, model, params, test, arrays):
 
 
 def run(config, workdir, *, overwrite=False):
-  """Trains and evaluates `config` in `workdir`; returns the results dict.
-
-  A finished run of the same config is read back; one of a different
-  config is an error unless `overwrite` (see `training.claim_workdir`).
-  """
-  finished = common.finished_results(workdir, config, overwrite=overwrite)
-  if finished is not None:
-    return finished
-  with training.claim_workdir(workdir, config, overwrite=overwrite):
-    return _train_and_evaluate(config, workdir)
+  """Trains and evaluates `config` in `workdir`; returns the results dict
+  (a finished run is read back: `common.run_single_model`)."""
+  return common.run_single_model(
+      config, workdir, _train_and_evaluate, overwrite=overwrite
+  )
 
 
 def _train_and_evaluate(config, workdir):
