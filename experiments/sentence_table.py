@@ -106,10 +106,12 @@ def plot_curves_side_by_side(runs, root):
   """One plot per latent size and metric, one line per model.
 
   Args:
-    runs: ((loss, latent_dim), workdir) of finished runs, each with the
-      `validation_curves.json` of `sentence_mim.write_validation_curves`.
+    runs: ((model, latent_dim), workdir, loss) of finished runs (model: the
+      table's name, e.g. "svae"; loss: its `config.loss`, e.g. "vae"),
+      each with the `validation_curves.json` of
+      `sentence_mim.write_validation_curves`.
     root: folder whose `plots/` receives `val_bleu1_z<dim>.png` (lines
-      `<loss> z~q` and `<loss> mean z`; the AE's code is its mean alone)
+      `<model> z~q` and `<model> mean z`; the AE's code is its mean alone)
       and `val_melbo_ppl_z<dim>.png` (no AE line: its MELBO is not a
       thesis quantity, and runs before session 22 drew it at z ~ q, from
       the std head the AE never trains).
@@ -118,7 +120,7 @@ def plot_curves_side_by_side(runs, root):
     The paths written.
   """
   by_dim = {}
-  for (loss, dim), workdir in runs:
+  for (model, dim), workdir, loss in runs:
     with open(os.path.join(workdir, "validation_curves.json")) as f:
       curves = json.load(f)
     epochs = curves["epoch"]
@@ -126,9 +128,9 @@ def plot_curves_side_by_side(runs, root):
     deterministic = sentence_mim.is_deterministic(loss)
     for key, label in (("bleu1", "z~q"), ("bleu1_mean", "mean z")):
       if key in curves and not (deterministic and key == "bleu1"):
-        lines["bleu1"][f"{loss} {label}"] = list(zip(epochs, curves[key]))
+        lines["bleu1"][f"{model} {label}"] = list(zip(epochs, curves[key]))
     if "melbo_ppl" in curves and not deterministic:
-      lines["melbo_ppl"][loss] = list(zip(epochs, curves["melbo_ppl"]))
+      lines["melbo_ppl"][model] = list(zip(epochs, curves["melbo_ppl"]))
   paths = []
   for dim, lines in by_dim.items():
     for metric, curves in lines.items():
@@ -146,18 +148,18 @@ def main(argv):
   root = common.setup(default_workdir=os.path.join("workdirs", "ptb_table"))
   rows, workdirs = [], []
   for dim in map(int, _LATENTS.value):
-    for loss in _MODELS.value:
-      name = "ptb_" + loss
+    for model in _MODELS.value:
+      name = "ptb_" + model
       arg = ",".join(filter(None, [table_flags.ARG.value, f"z{dim}"]))
       config = importlib.import_module(f"configs.{name}").get_config(arg)
       config.data.dir = table_flags.DATA_DIR.value
       workdir = os.path.join(root, f"{name}_{arg.replace(',', '_')}")
       os.makedirs(workdir, exist_ok=True)
       logging.info("Running %s:%s in %s", name, arg, workdir)
-      rows.append(((loss, dim), sentence_mim.run(
+      rows.append(((model, dim), sentence_mim.run(
           config, workdir, overwrite=common.OVERWRITE.value
       )))
-      workdirs.append(((loss, dim), workdir))
+      workdirs.append(((model, dim), workdir, config.loss))
   path = os.path.join(root, "table.md")
   write_table(rows, path)
   files.write_json(os.path.join(root, "table.json"), [

@@ -188,13 +188,15 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
 
 def test_curves_side_by_side_one_plot_per_latent_and_metric(tmp_path):
   runs = []
-  for loss, dim in (("smim", 512), ("ae", 512), ("smim", 16)):
-    workdir = tmp_path / f"{loss}_{dim}"
+  # (table model, latent, config loss): the sVAE's loss is "vae".
+  for model, dim, loss in (("smim", 512, "smim"), ("ae", 512, "ae"),
+                           ("svae", 512, "vae"), ("smim", 16, "smim")):
+    workdir = tmp_path / f"{model}_{dim}"
     workdir.mkdir()
     curves = dict(epoch=[1, 2, 3], bleu1=[0.2, 0.3, 0.4],
                   bleu1_mean=[0.3, 0.4, 0.5], melbo_ppl=[200.0, 90.0, 60.0])
     (workdir / "validation_curves.json").write_text(json.dumps(curves))
-    runs.append(((loss, dim), str(workdir)))
+    runs.append(((model, dim), str(workdir), loss))
   paths = sentence_table.plot_curves_side_by_side(runs, str(tmp_path))
   names = sorted(os.path.basename(p) for p in paths)
   assert names == ["val_bleu1_z16.png", "val_bleu1_z512.png",
