@@ -31,7 +31,6 @@ import json
 import os
 import re
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
@@ -64,6 +63,31 @@ def _longest_gap(curve, warmup):
     if curve[e] < best:
       best, gap, last = curve[e], max(gap, e + 1 - last), e + 1
   return max(gap, len(curve) - last)
+
+
+# Fields --config may change against the recorded run: the sweep (a subset
+# of its points), the validation loss (read from the record) and the
+# stopping fields (the "config" rule replayed on the recorded curves).
+_FREE_FIELDS = ("sweep", "validation", "train.patience", "train.min_delta",
+                "train.min_epochs", "train.max_epochs")
+
+
+def _check_recorded_config(workdir, config):
+  """InputError unless `config` builds the model the run in `workdir`
+  trained (its run.json); a workdir without one is not checked."""
+  record = files.read_json(os.path.join(workdir, training.RUN_FILE))
+  if not record or "checked_config" not in record:
+    return
+  diff = training.config_diff(
+      record["checked_config"], config,
+      safe_fields=training.SAFE_FIELDS + _FREE_FIELDS,
+  )
+  if diff:
+    shown = "; ".join(f"{f}: {o!r} -> {n!r}" for f, o, n in diff[:4])
+    raise mimjax.InputError(
+        f"--config differs from the config that trained {workdir} ({shown});"
+        " pass that run's config and arguments."
+    )
 
 
 def _recorded_validation(workdir):
@@ -138,6 +162,7 @@ def main(argv):
   del argv
   workdir = common.setup()
   config = common.CONFIG.value
+  _check_recorded_config(workdir, config)
   make_source = (data.make_image_source if _CHAPTER.value == "image"
                  else data.make_source)
   source = make_source(**config.data, batch_size=config.train.batch_size)
@@ -203,4 +228,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_main(main)

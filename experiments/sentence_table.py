@@ -1,8 +1,8 @@
 r"""Runs the PTB sentence configs of Table 7.2; writes them beside the thesis's.
 
-For every loss x latent size, trains and evaluates
-`configs/ptb_<loss>.py:<arg>,z<dim>` with `experiments.sentence_mim` in
-`<workdir>/ptb_<loss>_<arg>_z<dim>` (finished runs are read back, killed
+For every model (smim, svae, ae) x latent size, trains and evaluates
+`configs/ptb_<model>.py:<arg>,z<dim>` with `experiments.sentence_mim` in
+`<workdir>/ptb_<model>_<arg>_z<dim>` (finished runs are read back, killed
 ones resume) and writes `table.md`: MELBO PPL / NLL and BLEU-1 next to the
 thesis's Table 7.2 and the authors' code's README numbers (reference digest
 Sec. 5.2), plus ELBO, IS-NLL, KL and active units, and per latent size the
@@ -73,18 +73,20 @@ def _fmt(v):
 
 
 def write_table(rows, path):
+  """`table.md` of `rows`, ((model, latent_dim), results dict) pairs, with
+  the thesis's and the reference code's numbers beside each row."""
   lines = [
       "| run | MELBO PPL | thesis | ref. code | MELBO NLL | thesis | BLEU-1 "
       "| thesis | ref. code | BLEU-1 (mean z) | "
       + " | ".join(_COLUMNS) + " | budget |",
       "|" + " --- |" * (11 + len(_COLUMNS)),
   ]
-  for (loss, dim), r in rows:
-    thesis = THESIS.get((loss, dim), (None,) * 3)
-    ref = REFERENCE.get((loss, dim), (None,) * 2)
+  for (model, dim), r in rows:
+    thesis = THESIS.get((model, dim), (None,) * 3)
+    ref = REFERENCE.get((model, dim), (None,) * 2)
     b = r["budget"]
     lines.append(
-        f"| {loss} ({dim}) | {_fmt(r['melbo_ppl'])} | {_fmt(thesis[0])} | "
+        f"| {model} ({dim}) | {_fmt(r['melbo_ppl'])} | {_fmt(thesis[0])} | "
         f"{_fmt(ref[0])} | {_fmt(r['melbo_nll'])} | {_fmt(thesis[1])} | "
         f"{_fmt(r['bleu1'])} | {_fmt(thesis[2])} | {_fmt(ref[1])} | "
         f"{_fmt(r['bleu1_mean'])} | "
@@ -163,7 +165,8 @@ def main(argv):
   path = os.path.join(root, "table.md")
   write_table(rows, path)
   files.write_json(os.path.join(root, "table.json"), [
-      dict(loss=k[0], latent_dim=k[1], **{
+      # "loss" holds the model's table name (kept for older table.json).
+      dict(model=k[0], loss=k[0], latent_dim=k[1], **{
           c: r.get(c)
           for c in ("melbo_ppl", "melbo_nll", "bleu1", "bleu1_mean") + _COLUMNS
       }) for k, r in rows

@@ -79,9 +79,10 @@ def mlp_model(
     num_hidden_layers: hidden layers per MLP (1 = the thesis's "two fully
       connected layers").
     activation: "tanh" (ch. 4-5) or "swish" (App. B).
-    min_scale: standard-deviation floor of every Gaussian.
+    min_scale: standard-deviation floor of the Gaussian heads (encoder and,
+      unless `decoder_min_scale`, decoder).
     decoder_min_scale: the floor of the decoder's Gaussian heads instead, if
-      > 0. MIM's decoder half scores -log p(x|z) at x ~ p(x|z), the
+      > 0 (no effect on a "bernoulli" decoder). MIM's decoder half scores -log p(x|z) at x ~ p(x|z), the
       decoder's own entropy, which a sharper decoder always lowers; on
       continuous data only this floor bounds it.
     conditional: encoder head, "gaussian" or "gmm" (App. B).

@@ -99,8 +99,8 @@ def make_epoch_fn(
     num_seeds: S.
     beta_warmup_epochs: beta = min(1, (epoch + 1) / this) (ch. 4 warm-up).
     stopping_rule: `StoppingRule`: early stopping on the validation loss
-      and the plateau learning-rate schedule (Sec. 7.2: x0.25 after 2
-      epochs without progress, stop below a floor); epochs inside the
+      and, if it decays the learning rate, the plateau schedule (e.g. Sec.
+      7.2's x0.25 after 2 epochs without progress); epochs inside the
       warm-up neither count nor set the best.
     beta_warmup_steps: if > 0, beta rises per optimiser step instead,
       min(1, (global step + 1) / this) (the sVAE KL annealing of Sec. 7.2);

@@ -186,7 +186,17 @@ def test_table_lists_ours_beside_the_thesis(tmp_path):
   assert "N = 3761 test sentences" in text
 
 
-def test_curves_side_by_side_one_plot_per_latent_and_metric(tmp_path):
+def test_curves_side_by_side_one_plot_per_latent_and_metric(tmp_path,
+                                                            monkeypatch):
+  drawn = {}
+  plot = sentence_table.plotting.training_curves
+
+  def recording_plot(curves, path, **kwargs):
+    drawn[os.path.basename(path)] = sorted(curves)
+    return plot(curves, path, **kwargs)
+
+  monkeypatch.setattr(sentence_table.plotting, "training_curves",
+                      recording_plot)
   runs = []
   # (table model, latent, config loss): the sVAE's loss is "vae".
   for model, dim, loss in (("smim", 512, "smim"), ("ae", 512, "ae"),
@@ -202,6 +212,11 @@ def test_curves_side_by_side_one_plot_per_latent_and_metric(tmp_path):
   assert names == ["val_bleu1_z16.png", "val_bleu1_z512.png",
                    "val_melbo_ppl_z16.png", "val_melbo_ppl_z512.png"]
   assert all(os.path.getsize(p) > 10_000 for p in paths)
+  # The AE's code is its mean: no z ~ q line, no MELBO line.
+  assert drawn["val_bleu1_z512.png"] == [
+      "ae mean z", "smim mean z", "smim z~q", "svae mean z", "svae z~q"
+  ]
+  assert drawn["val_melbo_ppl_z512.png"] == ["smim", "svae"]
 
 
 def test_cuts_argument_stops_at_that_learning_rate_cut():

@@ -4,7 +4,9 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from configs import toy_pca20
 from mimjax import models
 
 
@@ -35,3 +37,14 @@ def test_zero_decoder_floor_means_min_scale():
   encoder_std, decoder_std = _stddevs(min_scale=1e-3)
   np.testing.assert_allclose(encoder_std, 1e-3, rtol=1e-4)
   np.testing.assert_allclose(decoder_std, 1e-3, rtol=1e-4)
+
+
+def test_toy_pca20_decoder_floor_argument():
+  plain = toy_pca20.get_config("small")
+  floored = toy_pca20.get_config("small,decoder_floor")
+  assert plain.model.decoder_min_scale == 0.0
+  np.testing.assert_allclose(floored.model.decoder_min_scale, np.exp(-3.0))
+  assert floored.num_seeds == plain.num_seeds == 5
+  assert toy_pca20.get_config("quick,decoder_floor").num_seeds == 2
+  with pytest.raises(ValueError, match="'decoder_flor'.*decoder_floor"):
+    toy_pca20.get_config("decoder_flor")

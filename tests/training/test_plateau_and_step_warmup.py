@@ -111,7 +111,7 @@ def _epoch_setup(loss_fn, model, source, optimizer, num_seeds, x_shape,
       loss_fn=loss_fn, optimizer=optimizer, source=source, mesh=mesh,
       seed=0, num_seeds=num_seeds,
       stopping_rule=training.StoppingRule(**rule),
-      **dict(dict(beta_warmup_epochs=1), **options),
+      **{"beta_warmup_epochs": 1, **options},
   )
   epoch_fn = lambda state, val: compiled(state, source.device_data, val)
   val = np.asarray(source.validation["x"], np.float32)

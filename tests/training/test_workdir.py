@@ -35,6 +35,14 @@ def test_config_diff_names_fields_and_ignores_safe_ones():
   assert training.config_diff(
       dict(x=1), dict(x=1, validation="encoder_half")
   ) == [("validation", "loss", "encoder_half")]
+  # ... also inside a section.
+  old_model, new_model = dict(model=dict(a=1)), dict(model=dict(a=1))
+  new_model["model"]["decoder_min_scale"] = 0.0
+  assert training.config_diff(old_model, new_model) == []
+  new_model["model"]["decoder_min_scale"] = 0.05
+  assert training.config_diff(old_model, new_model) == [
+      ("model.decoder_min_scale", 0.0, 0.05)
+  ]
   assert training.config_diff(dict(x=1), dict(x=1)) == []
   assert training.config_hash(_config()) == training.config_hash(
       _config().to_dict()
