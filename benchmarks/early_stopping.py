@@ -72,27 +72,25 @@ _FREE_FIELDS = ("sweep", "validation", "train.patience", "train.min_delta",
                 "train.min_epochs", "train.max_epochs")
 
 
-def _check_recorded_config(workdir, config):
-  """InputError unless `config` builds the model the run in `workdir`
-  trained (its run.json); a workdir without one is not checked."""
-  record = files.read_json(os.path.join(workdir, training.RUN_FILE))
-  if not record or "checked_config" not in record:
-    return
-  diff = training.config_diff(
-      record["checked_config"], config,
-      safe_fields=training.SAFE_FIELDS + _FREE_FIELDS,
-  )
-  if diff:
-    shown = "; ".join(f"{f}: {o!r} -> {n!r}" for f, o, n in diff[:4])
-    raise mimjax.InputError(
-        f"--config differs from the config that trained {workdir} ({shown});"
-        " pass that run's config and arguments."
-    )
+def _recorded_validation(workdir, config):
+  """`config.validation` of the run in `workdir` (its run.json), or "loss".
 
-
-def _recorded_validation(workdir):
-  """`config.validation` of the run in `workdir` (run.json), or "loss"."""
+  Raises:
+    InputError: `config` does not build the model that run trained (a
+      workdir without a recorded config is not checked).
+  """
   record = files.read_json(os.path.join(workdir, training.RUN_FILE)) or {}
+  if "checked_config" in record:
+    diff = training.config_diff(
+        record["checked_config"], config,
+        safe_fields=training.SAFE_FIELDS + _FREE_FIELDS,
+    )
+    if diff:
+      raise mimjax.InputError(
+          f"--config differs from the config that trained {workdir} ("
+          f"{training.describe_config_diff(diff)}); pass that run's config "
+          "and arguments."
+      )
   return record.get("config", {}).get("validation", "loss")
 
 
@@ -162,7 +160,9 @@ def main(argv):
   del argv
   workdir = common.setup()
   config = common.CONFIG.value
-  _check_recorded_config(workdir, config)
+  # The validation loss the run used (its curve in metrics.jsonl), as its
+  # recorded config says.
+  encoder_half = _recorded_validation(workdir, config) == "encoder_half"
   make_source = (data.make_image_source if _CHAPTER.value == "image"
                  else data.make_source)
   source = make_source(**config.data, batch_size=config.train.batch_size)
@@ -191,9 +191,6 @@ def main(argv):
         )
         for k, r in rules.items()
     }
-    # The validation loss the run used (its curve in metrics.jsonl), as its
-    # recorded config says.
-    encoder_half = _recorded_validation(workdir) == "encoder_half"
     noise = _validation_noise(
         config, source, model, make_loss_fn(encoder_half_only=encoder_half),
         rundir,

@@ -52,6 +52,7 @@ from mimjax.training._workdir import claim_workdir
 from mimjax.training._workdir import config_diff
 from mimjax.training._workdir import config_hash
 from mimjax.training._workdir import data_files
+from mimjax.training._workdir import describe_config_diff
 from mimjax.training._workdir import environment
 from mimjax.training._workdir import run_record
 from mimjax.training._writer import MetricWriter
@@ -75,6 +76,7 @@ __all__ = (
     "config_diff",
     "config_hash",
     "data_files",
+    "describe_config_diff",
     "data_sharding",
     "environment",
     "init_state",

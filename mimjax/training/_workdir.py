@@ -170,7 +170,8 @@ def config_diff(old, new, *, safe_fields=SAFE_FIELDS):
   ]
 
 
-def _describe(diff, limit=6):
+def describe_config_diff(diff, limit=6):
+  """`field: old -> new; ...` of a `config_diff` (the first `limit`)."""
   shown = [f"{f}: {o!r} -> {n!r}" for f, o, n in diff[:limit]]
   more = len(diff) - limit
   return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
@@ -190,7 +191,7 @@ def check_same_config(workdir, old, new, *, what, safe_fields=SAFE_FIELDS):
   if diff:
     raise _errors.InputError(
         f"workdir {workdir} holds {what} from a different config ("
-        f"{_describe(diff)}). Undo the change, pass --overwrite to start "
+        f"{describe_config_diff(diff)}). Undo the change, pass --overwrite to start "
         "afresh (the old files are moved aside, not deleted), or use another "
         "--workdir."
     )
