@@ -4,8 +4,9 @@ XLA:CPU lowers the weight gradient of a convolution (a convolution that
 contracts over the batch and spatial axes) to a slow generic kernel: for a
 3x3, 64 -> 128 channel, 100 x 28 x 28 NHWC convolution it took 2.8-4.0 s here,
 against 0.46 s for the same gradient as nine matmuls (benchmarks/conv_grad.py).
-On CPU `conv2d` keeps XLA's forward and input-gradient convolutions and
-replaces only the weight gradient:
+On CPU `conv2d` keeps XLA's forward and input-gradient convolutions (the
+latter emitted in XLA:CPU's canonical layout, `_input_tangent`) and
+replaces the weight gradient:
 
   y[n, h, w, d]  = sum_{i, j, c} xp[n, s h + i, s w + j, c] W[i, j, c, d]
   dW[i, j, c, d] = sum_{n, h, w} xp[n, s h + i, s w + j, c] dy[n, h, w, d]
@@ -61,24 +62,23 @@ def conv2d(x, w, stride=1, padding=0):
 
 
 def _input_tangent(dx, w, stride, padding):
-  """conv(dx, W), written so that its transpose (dx's gradient) is a plain
-  forward convolution of the cotangent with a materialised kernel.
+  """conv(dx, W), written so that its transpose (dx's gradient) is a
+  convolution in XLA:CPU's canonical NHWC/HWIO layout.
 
-  Stride 1: dx's gradient is the cotangent (padded by k - 1 - padding)
-  correlated with W flipped in space and with C and D swapped. JAX's
-  transpose of conv(dx, flip(B)^T) for B = flip(W)^T is exactly
-  conv(dy, B); the optimization_barrier keeps B a real array. Left to
-  itself XLA folds the swap into the convolution's dimension labels
-  (`01oi`), which XLA:CPU's fast convolution library does not take inside a
-  `lax.scan` body, and its generic kernel is ~5x slower (BUILD_NOTES).
+  The tangent convolution reads W^T in HWOI order. JAX's transpose of it
+  swaps the kernel's I and O labels back, giving conv(dy, flip(W)^T) with
+  HWIO labels on the materialised flipped, swapped kernel (stride s: the
+  cotangent dilated by s). Written with W in HWIO order instead, the
+  transpose carries `01oi` kernel labels. XLA canonicalises those only in
+  a program's entry computation, so inside a `lax.scan` body (the training
+  epoch) every input gradient ran in XLA:CPU's generic convolution, 2.2x
+  slower per convHVAE step (BUILD_NOTES, "Session 24"). Forward mode runs
+  this tangent convolution itself, correct in any layout.
   """
-  if stride != 1:
-    return _xla_conv(dx, w, stride, padding)
-  w_swapped = jax.lax.optimization_barrier(
-      jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
-  )
-  return _xla_conv(
-      dx, jnp.flip(w_swapped, (0, 1)).transpose(0, 1, 3, 2), 1, padding
+  return jax.lax.conv_general_dilated(
+      dx, w.transpose(0, 1, 3, 2), (stride, stride),
+      ((padding, padding), (padding, padding)),
+      dimension_numbers=("NHWC", "HWOI", "NHWC"),
   )
 
 

@@ -3,8 +3,9 @@
 Lowered for `cuda` and `tpu`, the convHVAE and Glow training gradients carry
 XLA's native convolutions for every weight gradient; lowered for `cpu` they
 carry the matmul weight gradient instead (one convolution fewer and one
-dot_general more per differentiated convolution, `models._conv`). Forward
-mode works through the CPU path.
+dot_general more per differentiated convolution, `models._conv`), and
+inside a scanned epoch every CPU convolution keeps XLA:CPU's canonical
+layout. Forward mode works through the CPU path.
 """
 
 import re
@@ -98,6 +99,31 @@ def test_training_gradients_lower_natively_off_cpu(model):
   moved = counts["cuda"]["convolution"] - counts["cpu"]["convolution"]
   assert moved >= kernels, counts
   assert counts["cpu"]["dot_general"] - counts["cuda"]["dot_general"] >= moved
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_cpu_gradients_inside_scan_use_canonical_convolutions(stride):
+  """Inside a `lax.scan` body (the epoch program) every compiled convolution
+  of the CPU gradient keeps XLA:CPU's canonical NHWC/HWIO labels: XLA
+  canonicalises other labels only in the entry computation, and runs them
+  in its generic kernel otherwise (`models._conv._input_tangent`)."""
+  ws = (0.1 * jnp.ones((3, 3, 4, 8)), 0.1 * jnp.ones((3, 3, 8, 8)))
+  xs = jnp.ones((2, 2, 8, 8, 4))
+
+  def loss(ws, x):  # w_1's gradient needs the input gradient of conv 2
+    h = jnp.tanh(models.conv2d(x, ws[0], 1, 1))
+    return jnp.sum(jnp.square(models.conv2d(h, ws[1], stride, 1)))
+
+  def epoch(ws, xs):
+    def step(ws, x):
+      grads = jax.grad(loss)(ws, x)
+      return jax.tree.map(lambda w, g: w - 0.1 * g, ws, grads), None
+    return jax.lax.scan(step, ws, xs)[0]
+
+  compiled = jax.jit(epoch).lower(ws, xs).compile().as_text()
+  labels = re.findall(r"dim_labels=([^,}\s]+)", compiled)
+  assert len(labels) == 3, labels  # two forwards, one input gradient
+  assert set(labels) == {"b01f_01io->b01f"}, labels
 
 
 def test_forward_mode_matches_reverse_mode_on_cpu():
