@@ -1,8 +1,11 @@
 """Training throughput of the two-level HVAEs for each prior and objective.
 
-Times the jitted optimiser step the image experiments run (value_and_grad of
-the objective + AdamNormGrad) on a fixed binary batch: compile time, then the
-best of `--repeats` timings of `--steps` steps, as images/second. Also reports
+Times the optimiser step the image experiments run (`training.train_step`:
+value_and_grad of the objective + AdamNormGrad) on a fixed binary batch,
+`--steps` of them in one jitted `lax.scan` as the epoch program runs them
+(XLA:CPU compiles a scan body apart from the entry computation, and
+convolutions there behaved differently: BUILD_NOTES, session 24): compile
+time, then the best of `--repeats` timings, as images/second. Also reports
 each objective's step time relative to the VAE's. Usage:
 
   python -m benchmarks.image_step --priors=standard_normal,vamp --losses=vae,amim,mim \
@@ -73,30 +76,37 @@ def time_step(prior, loss):
       name="adam_norm_grad", learning_rate=5e-4, steps_per_epoch=1
   )
 
-  def step(params, opt_state, key):
-    (value, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, {"x": x}, key
-    )
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, value
+  def epoch(params, opt_state, x, key):
+    """`--steps` engine train steps in one `lax.scan`, as the epoch runs."""
+
+    def body(carry, step_key):
+      params, opt_state = carry
+      params, opt_state, aux = training.train_step(
+          params, opt_state, {"x": x}, step_key, loss_fn=loss_fn,
+          optimizer=optimizer, beta=1.0,
+      )
+      return (params, opt_state), aux["loss"]
+
+    keys = jax.random.split(key, _STEPS.value)
+    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys)
+    return params, opt_state, losses
 
   params = model.init(key, x)
-  opt_state = optimizer.init(params)
+  opt_state = optimizer.init(params["params"])
   start = time.perf_counter()
-  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(
-      params, opt_state, key
+  compiled = jax.jit(epoch, donate_argnums=(0, 1)).lower(
+      params, opt_state, x, key
   ).compile()
   compile_s = time.perf_counter() - start
-  params, opt_state, value = compiled(params, opt_state, key)
-  value.block_until_ready()
+  params, opt_state, losses = compiled(params, opt_state, x, key)
+  losses.block_until_ready()
   best = float("inf")
   for r in range(_REPEATS.value):
     start = time.perf_counter()
-    for s in range(_STEPS.value):
-      params, opt_state, value = compiled(
-          params, opt_state, jax.random.fold_in(key, r * 1000 + s)
-      )
-    value.block_until_ready()
+    params, opt_state, losses = compiled(
+        params, opt_state, x, jax.random.fold_in(key, r + 1)
+    )
+    losses.block_until_ready()
     best = min(best, (time.perf_counter() - start) / _STEPS.value)
   return compile_s, _BATCH.value / best
 
