@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from mimjax import models
+import experiments  # noqa: F401  (the entrypoints' XLA:CPU convolutions)
 
 _EVENT = flags.DEFINE_list("event_shape", ["32", "32", "1"], "H, W, C.")
 _LEVELS = flags.DEFINE_integer("levels", 3, "Glow scales L.")

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from mimjax import models
+import experiments  # noqa: F401  (the entrypoints' XLA:CPU convolutions)
 from mimjax.evaluation import _latent
 
 _PRIOR = flags.DEFINE_enum("prior", "vamp", ["vamp", "standard_normal"], "p(z2).")

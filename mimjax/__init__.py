@@ -9,7 +9,8 @@ alone, so other codebases can import it without flax, optax or orbax.
 
 `InputError` (and its `MissingInputError`) is what every layer raises for a
 user's bad input, `CheckpointError` a checkpoint that cannot be restored;
-entrypoints print either as one line.
+entrypoints print either as one line. `mimjax.xla_cpu` (no JAX import)
+chooses XLA:CPU's multi-threaded convolutions before JAX starts.
 """
 
 from mimjax._errors import CheckpointError

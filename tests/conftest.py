@@ -16,6 +16,12 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
+from mimjax import xla_cpu
+
+# The entrypoints' XLA:CPU convolutions (`experiments/__init__.py`), chosen
+# here first so that a test's numbers do not depend on which module some
+# earlier test imported.
+xla_cpu.use_multithreaded_convolutions()
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_platforms", "cpu")
 

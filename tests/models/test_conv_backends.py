@@ -157,3 +157,4 @@ def test_per_example_gradients_under_vmap():
   batched = jax.vmap(grad, in_axes=(None, 0))(w, x)
   for i in range(x.shape[0]):
     np.testing.assert_allclose(batched[i], grad(w, x[i]), rtol=1e-5)
+
