@@ -22,7 +22,6 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import optax
 
 from mimjax import distributions
 from mimjax import models
