@@ -3,7 +3,10 @@
 The decoder's 3x3, 64 -> 128 channel (gated) convolution at batch 100,
 28 x 28, NHWC: forward, input gradient and weight gradient, each timed after
 compilation (best of 3), and `conv2d`'s inside a `lax.scan` as the training
-epoch runs it. Usage: python -m benchmarks.conv_grad
+epoch runs it. Then the convHVAE's edge layers, where `conv2d` leaves
+XLA:CPU's convolution (thin inputs and outputs, strided input gradients;
+BUILD_NOTES, session 25): forward + both gradients inside a scan.
+Usage: python -m benchmarks.conv_grad
 """
 
 import time
@@ -37,6 +40,18 @@ def _in_scan(fn):
   return scanned
 
 
+# (name, input [N, H, W, C], kernel, stride, padding) of the convHVAE
+_EDGE_LAYERS = (
+    ("VampPrior pseudo-inputs, 7x7 1 -> 64", (500, 28, 28, 1), (7, 7, 1, 64),
+     1, 3),
+    ("decoder mean, 3x3 64 -> 1", (100, 28, 28, 64), (3, 3, 64, 1), 1, 1),
+    ("pseudo-inputs, stride 2, 3x3 32 -> 64", (500, 28, 28, 32),
+     (3, 3, 32, 64), 2, 1),
+    ("pseudo-inputs, stride 2, 3x3 64 -> 128", (500, 14, 14, 64),
+     (3, 3, 64, 128), 2, 1),
+)
+
+
 def main():
   kx, kw = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (100, 28, 28, 64))
@@ -61,6 +76,15 @@ def main():
   per_batch = _best(jax.jit(both), xs, w) / len(xs)
   print(f"mimjax conv2d inside lax.scan: forward + both grads "
         f"{per_batch:.3f} s per batch")
+  for name, x_shape, w_shape, stride, padding in _EDGE_LAYERS:
+    x = jax.random.normal(kx, (2, *x_shape))
+    w = 0.05 * jax.random.normal(kw, w_shape)
+    loss = lambda x, w, s=stride, p=padding: jnp.sum(
+        models.conv2d(x, w, s, p) ** 2
+    )
+    both = _in_scan(jax.grad(loss, argnums=(0, 1)))
+    per_batch = _best(jax.jit(both), x, w) / len(x)
+    print(f"{name}: forward + both grads in a scan {per_batch * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":

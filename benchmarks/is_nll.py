@@ -18,7 +18,7 @@ import numpy as np
 
 from mimjax import models
 import experiments  # noqa: F401  (the entrypoints' XLA:CPU convolutions)
-from mimjax.evaluation import _latent
+from mimjax import evaluation
 
 _PRIOR = flags.DEFINE_enum("prior", "vamp", ["vamp", "standard_normal"], "p(z2).")
 _SAMPLES = flags.DEFINE_integer("samples", 5000, "Importance samples S.")
@@ -41,7 +41,7 @@ def main(argv):
       jax.random.uniform(key, (_IMAGES.value, 28, 28, 1)) < 0.13, np.float32
   )
   params = model.init(key, x[:1])
-  run = lambda xb, k: _latent._log_q_x(  # pylint: disable=protected-access
+  run = lambda xb, k: evaluation.importance_sampled_log_q_x(
       model, params, xb, _SAMPLES.value, _CHUNK.value, k
   )
   start = time.perf_counter()

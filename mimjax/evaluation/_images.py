@@ -121,7 +121,7 @@ def evaluate_image_model(
       f"IS-NLL (S = {nll_samples})", m, unit="images"
   )
   for start in range(0, m, nll_batch):
-    lp, se = _latent._log_q_x(  # pylint: disable=protected-access
+    lp, se = _latent.importance_sampled_log_q_x(
         model, params, x_test[start : start + nll_batch], nll_samples,
         nll_chunk, jax.random.fold_in(k_nll, start),
     )

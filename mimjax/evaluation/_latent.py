@@ -100,8 +100,14 @@ def make_monitor_fn(model):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _log_q_x(model, params, x, num_samples, chunk_size, key):
-  """log q(x) `[N]` and its standard error, by importance sampling."""
+def importance_sampled_log_q_x(model, params, x, num_samples, chunk_size, key):
+  """log q(x) `[N]` and its standard error `[N]`, by importance sampling.
+
+  A parametric q(x) is evaluated exactly (zero error); the decoder marginal
+  as log 1/S sum_s p(x|z_s) p(z_s) / q(z_s|x), z_s ~ q(z|x), with S =
+  `num_samples` drawn `chunk_size` at a time (jitted; model, S and the chunk
+  size are static).
+  """
   data_prior = model.apply(params, method="data_prior")
   if data_prior is not None:
     return data_prior.log_prob(x), jnp.zeros(x.shape[:1])
@@ -155,7 +161,7 @@ def evaluate_latent_model(
   )
   log_q_x, stderr = [], []
   for start in range(0, len(x_test), nll_batch):
-    lq, se = _log_q_x(
+    lq, se = importance_sampled_log_q_x(
         model,
         params,
         x_test[start : start + nll_batch],
