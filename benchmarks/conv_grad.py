@@ -1,11 +1,11 @@
-"""XLA's convolution weight gradient vs `mimjax.models.conv2d`'s matmuls.
+"""XLA's convolution and its autodiff vs `mimjax.models.conv2d` on CPU.
 
 The decoder's 3x3, 64 -> 128 channel (gated) convolution at batch 100,
 28 x 28, NHWC: forward, input gradient and weight gradient, each timed after
 compilation (best of 3), and `conv2d`'s inside a `lax.scan` as the training
-epoch runs it. Then the convHVAE's edge layers, where `conv2d` leaves
-XLA:CPU's convolution (thin inputs and outputs, strided input gradients;
-BUILD_NOTES, session 25): forward + both gradients inside a scan.
+epoch runs it. Then the convHVAE's edge layers (thin inputs and outputs,
+strided input gradients; BUILD_NOTES, session 25): forward + both
+gradients inside a scan.
 Usage: python -m benchmarks.conv_grad
 """
 

@@ -148,7 +148,8 @@ def _reference_conv(x, w, stride, padding):
 # (C, D, kernel, stride, padding): every CPU branch of `models._conv`:
 # thin inputs (patch matrix), thin outputs (shifted sum), both, strided
 # input gradients through space-to-depth (kernels of 3-5 with strides 2-3),
-# and the plain per-tap path.
+# and the plain stride-1 path; the weight gradient's canonical convolution
+# in every branch with D >= 16.
 _BRANCHES = [
     (1, 16, 7, 1, 3), (3, 16, 3, 2, 1), (16, 1, 3, 1, 1), (16, 4, 4, 2, 1),
     (1, 1, 3, 1, 0), (16, 16, 3, 2, 1), (16, 16, 4, 2, 2), (16, 16, 5, 3, 2),
