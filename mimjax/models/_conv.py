@@ -70,13 +70,18 @@ def conv2d(x, w, stride=1, padding=0):
   )
 
 
+def _pad_spatial(x, padding):
+  """`[N, H, W, C]` with `padding` zeros on every side of H and W."""
+  return jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+
+
 def _windows(x, kernel_hw, stride, padding, out_hw):
   """The k_h k_w strided windows of the zero-padded x, tap-major (i, j).
 
   Window (i, j) is `xp[:, i + s h, j + s w, :]` over the output grid,
   flattened to `[N H' W', C]`; conv(x, W) = sum_{i, j} window_ij @ W[i, j].
   """
-  xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  xp = _pad_spatial(x, padding)
   (k_h, k_w), (out_h, out_w) = kernel_hw, out_hw
   return [
       xp[
@@ -203,8 +208,7 @@ def _input_tangent(dx, w, stride, padding, out_hw):
     return _patch_matmul(dx, w, stride, padding, out_hw)
   if stride > 1:
     return _space_to_depth_conv(dx, w, stride, padding, out_hw)
-  dxp = jnp.pad(dx, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  return _canonical_conv(dxp, w)
+  return _canonical_conv(_pad_spatial(dx, padding), w)
 
 
 def _batch_contracted_conv(x, dw, stride, padding):
@@ -218,7 +222,7 @@ def _batch_contracted_conv(x, dw, stride, padding):
   dy as a `[H', W', N, D]` kernel (dilated by s), output `[C, k_h, k_w,
   D]`: the module docstring's dW rule.
   """
-  xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  xp = _pad_spatial(x, padding)
   y = jax.lax.conv_general_dilated(
       xp.transpose(3, 1, 2, 0), dw.transpose(2, 0, 1, 3), (stride, stride),
       "VALID", dimension_numbers=("CHWN", "IHWO", "HWNC"),
