@@ -237,9 +237,14 @@ def _out_hw(x, w, stride, padding):
   )
 
 
+def _has_thin_output(w):
+  """Whether the `[k, k, C, D]` kernel's layer takes the shifted-sum path."""
+  return w.shape[3] < _THIN_CHANNELS
+
+
 def _cpu_forward(x, w, stride, padding):
   """XLA's convolution, or the shifted sum for thin outputs."""
-  if w.shape[3] < _THIN_CHANNELS:
+  if _has_thin_output(w):
     return _shifted_sum(x, w, stride, padding, _out_hw(x, w, stride, padding))
   return _xla_conv(x, w, stride, padding)
 
@@ -258,7 +263,7 @@ def _cpu_conv2d_jvp(stride, padding, primals, tangents):
   x, w = primals
   dx, dw = tangents
   out_hw = _out_hw(x, w, stride, padding)
-  thin_output = w.shape[3] < _THIN_CHANNELS
+  thin_output = _has_thin_output(w)
   y = _cpu_forward(x, w, stride, padding)
   terms = []
   if not isinstance(dx, SymbolicZero):
