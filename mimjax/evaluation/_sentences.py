@@ -194,9 +194,6 @@ def evaluate_sentence_model(
   )
   words = np.sum((x != data.PAD) & (x != data.EOS), axis=1)
   melbo = metrics.melbo_nll(terms["log_p_words"], num_test=n)
-  elbo = metrics.elbo_nll(
-      terms["log_p_words"], terms["log_p_z"], terms["log_q_z"]
-  )
   max_len = x.shape[1]
   logging.info("Greedy reconstructions from the mean and from z ~ q(z|x)")
   recon_mean = reconstruct(
@@ -207,38 +204,44 @@ def evaluate_sentence_model(
   )
   refs = [_word_ids(r) for r in x]
   mean, std, z = terms["mean"], terms["std"], terms["z"]
-  # Fig 7.1: z_i ~ q(z|x_i) under its own posterior and under x_{i+1}'s.
-  other = np.roll(np.arange(n), 1)
-  log_q_same = gaussian_log_density(z, mean, std)
-  log_q_other = gaussian_log_density(z, mean[other], std[other])
-  kl = 0.5 * np.sum(mean**2 + std**2 - 1 - 2 * np.log(std), -1)
   m = min(entropy_points, n)
   out = {
       "num_test": n,
       "num_words": int(words.sum()),
       "melbo_nll": float(melbo.mean()),
       "melbo_ppl": metrics.perplexity(melbo, words),
-      "elbo_nll": float(elbo.mean()),
-      "elbo_ppl": metrics.perplexity(elbo, words),
       "recon_nll": float(-terms["log_p_words"].mean()),
       "eos_nll": float(-terms["log_p_eos"].mean()),
       "bleu1": metrics.bleu1(refs, [_word_ids(r) for r in recon_sample]),
       "bleu1_mean": metrics.bleu1(refs, [_word_ids(r) for r in recon_mean]),
-      "kl": float(kl.mean()),
-      "posterior_std": float(std.mean()),
       "active_units": metrics.active_units(mean),
       # Needs more codes than dimensions (None otherwise).
       "latent_entropy": (
           metrics.kl_entropy(z[:m], k=3) if m > z.shape[1] + 3 else None
       ),
       "latent_entropy_normal": metrics.latent_entropy_gaussian(z.shape[1]),
-      "log_q_same_minus_other": float(np.mean(log_q_same - log_q_other)),
   }
   if deterministic:
     out.update(elbo_nll=None, elbo_ppl=None, kl=None, posterior_std=None,
                log_q_same_minus_other=None)
     elbo = log_q_same = log_q_other = None
-  elif is_samples:
+  else:
+    elbo = metrics.elbo_nll(
+        terms["log_p_words"], terms["log_p_z"], terms["log_q_z"]
+    )
+    # Fig 7.1: z_i ~ q(z|x_i) under its own posterior and under x_{i+1}'s.
+    other = np.roll(np.arange(n), 1)
+    log_q_same = gaussian_log_density(z, mean, std)
+    log_q_other = gaussian_log_density(z, mean[other], std[other])
+    kl = 0.5 * np.sum(mean**2 + std**2 - 1 - 2 * np.log(std), -1)
+    out.update(
+        elbo_nll=float(elbo.mean()),
+        elbo_ppl=metrics.perplexity(elbo, words),
+        kl=float(kl.mean()),
+        posterior_std=float(std.mean()),
+        log_q_same_minus_other=float(np.mean(log_q_same - log_q_other)),
+    )
+  if is_samples and not deterministic:
     subset = x[: is_examples or n]
     logging.info("Importance-sampled NLL: S = %d on %d sentences", is_samples,
                  len(subset))
