@@ -178,8 +178,7 @@ def main(argv):
   for run_name, rundir, model, loss, make_loss_fn in _runs(
       workdir, config, source
   ):
-    with open(os.path.join(rundir, "metrics.jsonl")) as f:
-      records = [json.loads(line) for line in f if line.strip()]
+    records = training.read_metrics(rundir)
     curves = np.array([  # [E, S]; a one-seed run logs the scalar only
         r.get("val/loss/per_seed", [r["val/loss"]]) for r in records
     ])

@@ -5,12 +5,12 @@ estimators on the command line, and the loop that trains each variant in
 its own workdir and writes one summary table and one validation-curve plot.
 """
 
-import json
 import os
 
 from experiments import image_mim
 from mimjax import files
 from mimjax import plotting
+from mimjax import training
 
 
 def parse_estimator(spelling):
@@ -43,9 +43,8 @@ def run_variants(configs, root, *, columns, header):
     results[name] = image_mim.run(config, workdir)
     lines.append(f"| {name} | " + " | ".join(
         _cell(results[name].get(c)) for c in columns) + " |")
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      curves[name] = [(r["epoch"], r["val/loss"])
-                      for r in map(json.loads, f) if "val/loss" in r]
+    curves[name] = [(r["epoch"], r["val/loss"])
+                    for r in training.read_metrics(workdir) if "val/loss" in r]
   files.write_text(os.path.join(root, "summary.md"),
                    header + "\n\n" + "\n".join(lines) + "\n")
   files.write_json(os.path.join(root, "summary.json"), results)

@@ -335,11 +335,9 @@ def write_results(workdir, results):
   return results
 
 
-def plot_validation_curve(config, workdir, label=None):
-  """plots/val_loss.png from the run's metrics.jsonl (legend: `label`, by
-  default the config's loss)."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    records = [json.loads(line) for line in f]
+def plot_validation_curve(config, workdir, records, label=None):
+  """plots/val_loss.png from the run's `training.read_metrics` records
+  (legend: `label`, by default the config's loss)."""
   plotting.training_curves(
       {label or config.loss: [(r["epoch"], r["val/loss"]) for r in records]},
       os.path.join(workdir, "plots", "val_loss.png"),

@@ -47,6 +47,7 @@ from mimjax import evaluation
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
+from mimjax import training
 # pylint: enable=wrong-import-position,wrong-import-order
 
 _KINDS = {"conv_hvae": "conv", "pixel_hvae": "pixelcnn", "hvae": "mlp"}
@@ -181,7 +182,8 @@ def _make_plots(config, workdir, model, params, test, arrays):
       embedding, arrays["label"][:m], os.path.join(plots, "tsne_z.png"),
       title=f"{title}: t-SNE of z ~ q(z|x)",
   )
-  common.plot_validation_curve(config, workdir)
+  common.plot_validation_curve(
+      config, workdir, training.read_metrics(workdir))
 
 
 def run(config, workdir, *, overwrite=False):

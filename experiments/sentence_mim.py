@@ -34,7 +34,6 @@ std, IS-NLL, the Fig 7.1 histograms, the R / P example rows) is left out.
 """
 
 import copy
-import json
 import os
 import time
 
@@ -60,6 +59,7 @@ from mimjax import metrics
 from mimjax import models
 from mimjax import objectives
 from mimjax import plotting
+from mimjax import training
 # pylint: enable=wrong-import-position,wrong-import-order
 
 def build_model(config, vocab_size):
@@ -136,12 +136,10 @@ def make_epoch_eval_fn(config, source):
   return make
 
 
-def write_validation_curves(workdir):
+def write_validation_curves(workdir, records):
   """validation_curves.json and plots/val_{melbo_ppl,bleu1}.png from the
-  run's metrics.jsonl (the curves of `make_epoch_eval_fn`; only the
-  validation loss for a run without them)."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    records = [json.loads(line) for line in f]
+  run's `training.read_metrics` records (the curves of `make_epoch_eval_fn`;
+  only the validation loss for a run without them)."""
   names = ["val/loss"] + [f"val/{k}" for k in _CURVE_METRICS]
   curves = {"epoch": [r["epoch"] for r in records]}
   curves.update({
@@ -269,8 +267,9 @@ def _make_plots(config, workdir, arrays):
       {k: v for k, v in bounds.items() if v is not None},
       os.path.join(plots, "per_sentence_nll.png"), xlabel="NLL bound (nats)",
   )
-  common.plot_validation_curve(config, workdir)
-  write_validation_curves(workdir)
+  records = training.read_metrics(workdir)
+  common.plot_validation_curve(config, workdir, records)
+  write_validation_curves(workdir, records)
 
 
 def run(config, workdir, *, overwrite=False):

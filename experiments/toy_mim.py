@@ -17,7 +17,6 @@ workdir; finished runs are not retrained.
 
 import concurrent.futures
 import copy
-import json
 import os
 import time
 
@@ -212,8 +211,7 @@ def _make_plots(config, workdir, source, points, runs):
   if "curves" in kinds:
     curves = {}
     for name in points:
-      with open(os.path.join(workdir, "runs", name, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+      records = training.read_metrics(os.path.join(workdir, "runs", name))
       curves[name] = [(r["epoch"], r["val/loss"]) for r in records]
     plotting.training_curves(curves, os.path.join(plots, "val_loss.png"))
   arrays = {

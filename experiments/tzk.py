@@ -199,7 +199,8 @@ def _make_plots(config, workdir, model, params, test):
       os.path.join(plots, "interpolation.png"), ncols=ec.interpolation_steps,
       title="interpolation in z",
   )
-  common.plot_validation_curve(config, workdir, label="val loss (bits/dim)")
+  common.plot_validation_curve(
+      config, workdir, training.read_metrics(workdir), label="val loss (bits/dim)")
 
 
 def _test_split(source, num_test):

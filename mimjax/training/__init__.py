@@ -56,6 +56,7 @@ from mimjax.training._workdir import describe_config_diff
 from mimjax.training._workdir import environment
 from mimjax.training._workdir import run_record
 from mimjax.training._writer import MetricWriter
+from mimjax.training._writer import read_metrics
 
 __all__ = (
     "ADDED_FIELDS",
@@ -89,6 +90,7 @@ __all__ = (
     "make_optimizer",
     "normalize_by_leaf_norm",
     "put_global",
+    "read_metrics",
     "replicated",
     "replay_stopping",
     "run_record",

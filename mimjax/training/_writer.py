@@ -19,6 +19,17 @@ def _epoch_of(line):
     return float("inf")
 
 
+def read_metrics(workdir):
+  """The records of `workdir/metrics.jsonl`, in file order: one dict
+  `{"epoch": e, name: value, name + "/per_seed": [...]}` per logged epoch.
+  A torn or blank line (a run killed mid-write) is skipped, as the writer
+  drops it on resume."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [
+        json.loads(line) for line in f if _epoch_of(line) != float("inf")
+    ]
+
+
 class MetricWriter:
   """Writes `{epoch, name: value}` lines and TensorBoard scalars.
 

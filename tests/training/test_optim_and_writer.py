@@ -197,3 +197,14 @@ def test_resumed_writer_rebuilds_unflushed_tensorboard_epochs(tmp_path,
   ]
   assert [r["epoch"] for r in _read_jsonl(
       os.path.join(workdir, "metrics.jsonl"))] == [1, 2, 3, 4]
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+  """A run killed mid-write leaves a torn last line; the readers of a run's
+  record (plots, curves, the stopping-rule replay) get the complete lines."""
+  lines = [{"epoch": e, "val/loss": 5.0 - e} for e in (1, 2)]
+  with open(tmp_path / "metrics.jsonl", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in lines)
+    f.write("\n")
+    f.write('{"epoch": 3, "val/lo')
+  assert training.read_metrics(str(tmp_path)) == lines
