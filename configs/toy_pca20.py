@@ -4,7 +4,9 @@
       --config.data.dir=/path/to/folder/with/mnist.npz
 
 The thesis used Fashion-MNIST (set --config.data.dataset=fashion_mnist with
-fashion_mnist.npz or its IDX files in data.dir). PCA is fitted on the 50k
+fashion_mnist.npz or its IDX files in data.dir; the README says where to get
+them offline). Its PCA-20 keeps 78.5 % of the variance, as the thesis says.
+Results on both datasets: BUILD_NOTES, "Fig. 4.2 on Fashion-MNIST". PCA is fitted on the 50k
 training split only; the last 10k training images are the validation split.
 Expected: MIM has higher MI and k-NN accuracy, VAE the better NLL.
 Validation uses the training loss; `--config.validation=encoder_half` (MIM's
