@@ -200,7 +200,9 @@ def _make_plots(config, workdir, model, params, test):
       title="interpolation in z",
   )
   common.plot_validation_curve(
-      config, workdir, training.read_metrics(workdir), label="val loss (bits/dim)")
+      config, workdir, training.read_metrics(workdir),
+      label="val loss (bits/dim)",
+  )
 
 
 def _test_split(source, num_test):

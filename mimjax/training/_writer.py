@@ -10,24 +10,30 @@ import tensorboardX
 from mimjax import files
 
 
-def _epoch_of(line):
-  """Epoch of a JSONL line; a torn or blank line (a crash mid-write) is
-  dropped by returning infinity."""
+def _record_of(line):
+  """The dict of a JSONL line, or None for a torn or blank line (a crash
+  mid-write) or one without an "epoch"."""
   try:
-    return json.loads(line)["epoch"]
-  except (ValueError, KeyError, TypeError):
-    return float("inf")
+    record = json.loads(line)
+  except ValueError:
+    return None
+  return record if isinstance(record, dict) and "epoch" in record else None
+
+
+def _epoch_of(line):
+  """Epoch of a JSONL line; a line `_record_of` rejects is dropped on resume
+  by returning infinity."""
+  record = _record_of(line)
+  return float("inf") if record is None else record["epoch"]
 
 
 def read_metrics(workdir):
   """The records of `workdir/metrics.jsonl`, in file order: one dict
   `{"epoch": e, name: value, name + "/per_seed": [...]}` per logged epoch.
-  A torn or blank line (a run killed mid-write) is skipped, as the writer
-  drops it on resume."""
+  A torn or blank line (a run killed mid-write), or one without an
+  "epoch", is skipped, as the writer drops it on resume."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [
-        json.loads(line) for line in f if _epoch_of(line) != float("inf")
-    ]
+    return [r for r in map(_record_of, f) if r is not None]
 
 
 class MetricWriter:
