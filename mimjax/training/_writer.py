@@ -20,13 +20,6 @@ def _record_of(line):
   return record if isinstance(record, dict) and "epoch" in record else None
 
 
-def _epoch_of(line):
-  """Epoch of a JSONL line; a line `_record_of` rejects is dropped on resume
-  by returning infinity."""
-  record = _record_of(line)
-  return float("inf") if record is None else record["epoch"]
-
-
 def read_metrics(workdir):
   """The records of `workdir/metrics.jsonl`, in file order: one dict
   `{"epoch": e, name: value, name + "/per_seed": [...]}` per logged epoch.
@@ -55,19 +48,20 @@ class MetricWriter:
     kept = []
     if os.path.exists(self.path):
       with open(self.path) as f:
-        kept = [
-            line.rstrip("\n") + "\n" for line in f
-            if _epoch_of(line) <= resume_epoch
-        ]
-      files.write_text(self.path, "".join(kept))
+        lines = f.readlines()
+      kept = [
+          (line.rstrip("\n") + "\n", record)
+          for line, record in zip(lines, map(_record_of, lines))
+          if record is not None and record["epoch"] <= resume_epoch
+      ]
+      files.write_text(self.path, "".join(line for line, _ in kept))
     events = os.path.join(workdir, "tensorboard")
     if os.path.isdir(events):
       for name in os.listdir(events):
         if name.startswith("events.out.tfevents"):
           os.remove(os.path.join(events, name))
     self._tb = tensorboardX.SummaryWriter(events)
-    for line in kept:
-      record = json.loads(line)
+    for _, record in kept:
       for name, value in record.items():
         if name != "epoch" and not name.endswith("/per_seed"):
           self._tb.add_scalar(name, value, record["epoch"])
