@@ -10,6 +10,11 @@ estimator of `objectives.make_loss_fn` and prints one JSON line per
                        gradient over the RMS error of one estimate g, with
                        ||mu||^2 estimated without bias as ||g_bar||^2 -
                        tr(Cov) / keys (0 if negative);
+  snr_reference_signal the same, with ||mu||^2 taken from the reference's
+                       `--reference_keys` draws: an unbiased estimator's
+                       mean is the true gradient, which its own `--keys`
+                       draws may resolve far worse (null for "mean", which
+                       is biased);
   cosine_to_reference  mean cosine of one estimate to the reference
                        gradient: the mean of `--reference_keys` estimates of
                        the low-variance unbiased `--reference` estimator.
@@ -57,7 +62,8 @@ _BATCH = flags.DEFINE_integer(
     "batch", 32, "Fixed validation images per estimate."
 )
 _GROUPS = {
-    "encoder": ("posterior_top", "posterior_bottom"),
+    "encoder": ("posterior_top", "posterior_bottom_features",
+                "posterior_bottom"),
     "decoder": ("decoder",),
     "prior": ("prior_bottom", "prior_top"),
 }
@@ -126,11 +132,26 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
   }
 
 
-def snr(stats, num_keys):
-  """||mu|| / sqrt(tr Cov) from streamed mean and E||g||^2 of N estimates."""
+def noise_and_signal(stats, num_keys):
+  """(tr Cov, ||mu||^2) of one estimate, unbiased, from N streamed draws.
+
+  tr Cov = (E||g||^2 - ||g_bar||^2) N / (N - 1) and ||mu||^2 = ||g_bar||^2 -
+  tr Cov / N (clipped at 0), from the streamed mean g_bar and E||g||^2.
+  """
   mean_sq = float(stats["mean"] @ stats["mean"])
   noise = (stats["sq_norm"] - mean_sq) * num_keys / (num_keys - 1)
-  signal = max(0.0, mean_sq - noise / num_keys)
+  return noise, max(0.0, mean_sq - noise / num_keys)
+
+
+def snr(stats, num_keys, signal=None):
+  """||mu|| / sqrt(tr Cov) from streamed mean and E||g||^2 of N estimates.
+
+  `signal`: ||mu||^2 known from elsewhere (the reference's, for an unbiased
+  estimator, whose mean is the same true gradient); else estimated from the
+  same N draws, which for a very noisy estimator is itself mostly noise.
+  """
+  noise, own_signal = noise_and_signal(stats, num_keys)
+  signal = own_signal if signal is None else signal
   return float(np.sqrt(signal / noise)) if noise > 0 else float("inf")
 
 
@@ -161,6 +182,10 @@ def main(argv):
   )
   reference = {g: jnp.asarray(v["mean"], jnp.float32)
                for g, v in reference_stats.items()}
+  reference_signal = {
+      g: noise_and_signal(v, _REFERENCE_KEYS.value)[1]
+      for g, v in reference_stats.items()
+  }
   for estimator in _ESTIMATORS.value:
     stats = gradient_statistics(
         model, params, x, estimator, _KEYS.value, seed=2, reference=reference,
@@ -176,6 +201,13 @@ def main(argv):
           decoder_samples=image_variants.parse_estimator(estimator)[1],
           group=group,
           snr=round(snr(stats[group], _KEYS.value), 4),
+          # Unbiased estimators share the true gradient as their mean: its
+          # size from the reference's many low-noise draws, over this
+          # estimator's own noise ("mean" is biased: not comparable).
+          snr_reference_signal=(
+              None if estimator == "mean" else round(snr(
+                  stats[group], _KEYS.value, reference_signal[group]), 4)
+          ),
           cosine_to_reference=round(stats[group]["cosine"], 4),
           keys=_KEYS.value,
           batch=_BATCH.value,

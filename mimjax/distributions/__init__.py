@@ -27,6 +27,7 @@ from mimjax.distributions._flows import Invertible1x1Conv
 from mimjax.distributions._flows import SplitPrior
 from mimjax.distributions._flows import Squeeze
 from mimjax.distributions._hierarchical import TwoLevelLatent
+from mimjax.distributions._hierarchical import sample_with_log_prob
 from mimjax.distributions._priors import GaussianMixturePrior
 from mimjax.distributions._priors import StandardNormalPrior
 from mimjax.distributions._priors import VampPrior
@@ -54,6 +55,7 @@ __all__ = (
     "diag_gaussian_mixture_log_prob",
     "gaussian_mixture",
     "is_reparameterized",
+    "sample_with_log_prob",
     "scale_from_logvar",
     "scale_from_raw",
     "standard_normal",

@@ -42,6 +42,20 @@ class TwoLevelLatent:
     z1 = self.conditional(z2).sample(seed=k_cond)
     return jnp.concatenate([z1, z2], axis=-1)
 
+  def sample_and_log_prob(self, *, seed, sample_shape=()):
+    """(`sample(seed=seed, ...)`, its `log_prob`), the conditional built once.
+
+    The same z as `sample` with the same seed; its log-density without a
+    second pass of the conditional's network at z2 (nor of that pass's
+    backward under autodiff).
+    """
+    k_top, k_cond = jax.random.split(seed)
+    z2 = self.top.sample(seed=k_top, sample_shape=sample_shape)
+    conditional = self.conditional(z2)
+    z1 = conditional.sample(seed=k_cond)
+    log_prob = self.top.log_prob(z2) + conditional.log_prob(z1)
+    return jnp.concatenate([z1, z2], axis=-1), log_prob
+
   def log_prob(self, z):
     """log d_top(z2) + log d_cond(z1 | z2), `[..., d1 + d2]` -> `[...]`."""
     z1, z2 = self.split(z)
@@ -61,3 +75,19 @@ class TwoLevelLatent:
   def stddev(self):
     """[std(z1 | z2 = E z2), std(z2)]."""
     return self._at_top_mean("stddev")
+
+
+def sample_with_log_prob(dist, *, seed, sample_shape=()):
+  """(z ~ dist, log dist(z)): the same z as `dist.sample(seed=seed, ...)`.
+
+  A `TwoLevelLatent` builds its conditional once for both
+  (`TwoLevelLatent.sample_and_log_prob`). Any other distribution samples,
+  then evaluates `log_prob`: distrax's own fused `sample_and_log_prob`
+  computes a Gaussian's density through its bijector, which differs from
+  `log_prob` in the last bits, and a flat distribution has no network pass
+  to save.
+  """
+  if isinstance(dist, TwoLevelLatent):
+    return dist.sample_and_log_prob(seed=seed, sample_shape=sample_shape)
+  z = dist.sample(seed=seed, sample_shape=sample_shape)
+  return z, dist.log_prob(z)

@@ -91,19 +91,18 @@ class PosteriorTop(nn.Module):
 
 
 class PosteriorBottom(nn.Module):
-  """q(z1 | x, z2): x `[B, 28, 28, 1]`, z2 `[B, d2]` -> event `[d1]`.
+  """q(z1 | x, z2) from the x path's features hx `[B, F]` and z2 `[B, d2]`.
 
-  z2 may carry extra leading sample axes (`[S, B, d2]`); the x path is
-  computed once and broadcast.
+  z2 may carry extra leading sample axes (`[S, B, d2]`); hx (the output of
+  the model's `posterior_bottom_features`) is broadcast to them, so the x
+  path runs once per `encode`, however often q(z1 | x, z2) is evaluated.
   """
 
   dim: int
-  network: str = "conv"
   min_logvar: float = -6.0
 
   @nn.compact
-  def __call__(self, x, z2):
-    hx = _image_features(self.network, _Q_Z1_CONVS, dense_layers=1)(x)
+  def __call__(self, hx, z2):
     hz = _gated.GatedDense(hx.shape[-1])(z2)  # [..., B, F] (F: 294, 300)
     hx = jnp.broadcast_to(hx, hz.shape)
     h = _gated.GatedDense(300)(jnp.concatenate([hx, hz], axis=-1))
@@ -207,7 +206,10 @@ class HierarchicalVAE(nn.Module):
     d1, d2 = self.latent_dims
     encoder = "mlp" if self.network == "mlp" else "conv"
     self.posterior_top = PosteriorTop(d2, encoder, self.min_logvar)
-    self.posterior_bottom = PosteriorBottom(d1, encoder, self.min_logvar)
+    self.posterior_bottom_features = _image_features(
+        encoder, _Q_Z1_CONVS, dense_layers=1
+    )
+    self.posterior_bottom = PosteriorBottom(d1, self.min_logvar)
     self.prior_bottom = PriorBottom(d1, self.min_logvar)
     if self.network == "conv":
       self.decoder = ConvDecoder(self.image_shape)
@@ -228,10 +230,15 @@ class HierarchicalVAE(nn.Module):
       self.prior_top = distributions.StandardNormalPrior(d2)
 
   def encode(self, x):
-    """x `[B, H, W, C]` -> q(z|x) with batch `[B]`, event `[d1 + d2]`."""
+    """x `[B, H, W, C]` -> q(z|x) with batch `[B]`, event `[d1 + d2]`.
+
+    The x path of q(z1 | x, z2) runs here, once; each evaluation of the
+    conditional at some z2 then costs only its z2 path and head.
+    """
+    hx = self.posterior_bottom_features(x)
     return distributions.TwoLevelLatent(
         self.posterior_top(x),
-        lambda z2: self.posterior_bottom(x, z2),
+        lambda z2: self.posterior_bottom(hx, z2),
         self.latent_dims[0],
     )
 

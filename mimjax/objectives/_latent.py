@@ -79,10 +79,13 @@ def _encoder_half(m, x, key, prior, use_mean=False):
   Returns (`LatentTerms`, z, q(z|x)); `use_mean` takes z = E[z|x].
   """
   q = m.encode(x)
-  z = q.mean() if use_mean else q.sample(seed=key)
+  if use_mean:
+    z = q.mean()
+    log_q_z_given_x = q.log_prob(z)
+  else:
+    z, log_q_z_given_x = distributions.sample_with_log_prob(q, seed=key)
   log_p_x_given_z = m.decode(z).log_prob(x)
   log_p_z = prior.log_prob(z)
-  log_q_z_given_x = q.log_prob(z)
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
       log_p_z=log_p_z,
@@ -129,14 +132,16 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
   latent b); `reparameterized` is False for discrete x.
   """
   k_z, k_x, k_is = jax.random.split(key, 3)
-  if isinstance(anchor, str):  # one of _MODEL_PRIORS: the model's p(z)
-    z = prior.sample(seed=k_z, sample_shape=(batch_size,))
-    if anchor == MODEL_PRIOR_STOP_GRADIENT:
-      z = jax.lax.stop_gradient(z)
-  else:
-    z = jax.lax.stop_gradient(
-        anchor.sample(seed=k_z, sample_shape=(batch_size,))
+  if isinstance(anchor, str) and anchor == MODEL_PRIOR:  # pathwise p(z)
+    z, log_p_z = distributions.sample_with_log_prob(
+        prior, seed=k_z, sample_shape=(batch_size,)
     )
+  else:  # detached samples of p(z) or of a fixed anchor
+    source = prior if isinstance(anchor, str) else anchor
+    z = jax.lax.stop_gradient(
+        source.sample(seed=k_z, sample_shape=(batch_size,))
+    )
+    log_p_z = prior.log_prob(z)
   p_x = m.decode(z)
   reparameterized = distributions.is_reparameterized(p_x)
   if estimator == "mean" and not reparameterized:
@@ -151,16 +156,12 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
   q = m.encode(x)
 
   def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
-    z_is = q.sample(seed=k_is)
-    return (
-        m.decode(z_is).log_prob(x),
-        prior.log_prob(z_is),
-        q.log_prob(z_is),
-    )
+    z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k_is)
+    return m.decode(z_is).log_prob(x), prior.log_prob(z_is), log_q_is
 
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
-      log_p_z=jnp.tile(prior.log_prob(z), num_samples),
+      log_p_z=jnp.tile(log_p_z, num_samples),
       log_q_z_given_x=q.log_prob(z_rows),
       log_q_x=_log_q_x(m.data_prior(), x, importance_terms),
       log_prob_x_sample=(

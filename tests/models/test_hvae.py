@@ -89,13 +89,19 @@ def test_posterior_sample_and_density_are_consistent(vp_model):
     z = q.sample(seed=jax.random.key(3))
     z1, z2 = z[:, :40], z[:, 40:]
     manual = m.posterior_top(x).log_prob(z2) + m.posterior_bottom(
-        x, z2
+        m.posterior_bottom_features(x), z2
     ).log_prob(z1)
-    return z, q.log_prob(z), manual, m.decode(z).log_prob(x)
+    z_fused, log_q_fused = q.sample_and_log_prob(seed=jax.random.key(3))
+    return (z, q.log_prob(z), manual, m.decode(z).log_prob(x), z_fused,
+            log_q_fused)
 
-  z, log_q, manual, log_px = model.apply(params, method=run)
+  z, log_q, manual, log_px, z_fused, log_q_fused = model.apply(
+      params, method=run
+  )
   assert z.shape == (3, 80) and log_q.shape == (3,) and log_px.shape == (3,)
   np.testing.assert_allclose(log_q, manual, rtol=1e-6)
+  np.testing.assert_array_equal(z_fused, z)
+  np.testing.assert_allclose(log_q_fused, log_q, rtol=1e-6)
   assert np.all(np.asarray(log_px) < 0)
 
 
