@@ -1,7 +1,8 @@
 r"""MIM's decoder-half gradient estimators at a fixed training budget.
 
 Trains `--config` (an image config; MIM) once per estimator of
-`--estimators` (`rloo:K` = decoder_estimator "rloo" with K decoder samples)
+`--estimators` (`rloo:K` = decoder_estimator "rloo" with K decoder samples,
+`rloo:K:wM` with M brackets of log q(x) in the REINFORCE weight)
 plus, with `--vae`, the VAE, all from the same seed and data order, for
 `--epochs` epochs at beta = 1, each in `<workdir>/<name>` (finished runs are
 read back, killed ones resume; a workdir of the earlier test-split version
@@ -34,7 +35,8 @@ from experiments import common
 flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "mean"],
-    "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean.",
+    "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean; a "
+    "suffix :wM averages M brackets of log q(x) into the REINFORCE weight.",
 )
 _VAE = flags.DEFINE_bool("vae", True, "Also train the VAE (a yardstick).")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs per run.")
@@ -60,8 +62,8 @@ def _run_config(base, estimator):
     config.loss = "vae"
   else:
     config.loss = "mim"
-    config.decoder_estimator, config.decoder_samples = (
-        image_variants.parse_estimator(estimator))
+    (config.decoder_estimator, config.decoder_samples,
+     config.decoder_weight_samples) = image_variants.parse_estimator(estimator)
   return config
 
 

@@ -25,7 +25,8 @@ Groups: "encoder" (q(z2|x), q(z1|x, z2)), "decoder" (p(x|z1, z2)) and
 initial ones of `--config`, or with `--workdir` those of a trained run of
 `experiments.image_mim` in that folder (stage "trained"; the folder must
 hold its finished checkpoints). Estimators are named as in the config,
-`rloo:K` meaning decoder_estimator="rloo" with decoder_samples=K.
+`rloo:K` meaning decoder_estimator="rloo" with decoder_samples=K and
+`rloo:K:wM` also decoder_weight_samples=M.
 
   python -m benchmarks.gradient_snr --config=configs/mnist_hvae_s.py \
       --config.data.dir=../shared/data >> results/images_hvae/gradient_snr.jsonl
@@ -49,7 +50,8 @@ from mimjax import objectives
 flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "rloo:4", "mean"],
-    "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean.",
+    "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean; a "
+    "suffix :wM averages M brackets of log q(x) into the REINFORCE weight.",
 )
 _REFERENCE = flags.DEFINE_string(
     "reference", "rloo:8", "Estimator of the reference gradient."
@@ -92,10 +94,11 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
   (cosine only with `reference`, a `{group: [P_g]}` dict), without holding
   all gradients in memory.
   """
-  name, samples = image_variants.parse_estimator(estimator)
+  name, samples, weight_samples = image_variants.parse_estimator(estimator)
   loss_fn = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=latent_anchor,
       decoder_estimator=name, decoder_samples=samples,
+      decoder_weight_samples=weight_samples,
   )
 
   def one(key):
@@ -187,6 +190,7 @@ def main(argv):
       for g, v in reference_stats.items()
   }
   for estimator in _ESTIMATORS.value:
+    name, samples, weight_samples = image_variants.parse_estimator(estimator)
     stats = gradient_statistics(
         model, params, x, estimator, _KEYS.value, seed=2, reference=reference,
         latent_anchor=anchor,
@@ -197,15 +201,16 @@ def main(argv):
           prior=config.model.prior,
           anchor=config.latent_anchor.kind,
           stage=stage,
-          estimator=image_variants.parse_estimator(estimator)[0],
-          decoder_samples=image_variants.parse_estimator(estimator)[1],
+          estimator=name,
+          decoder_samples=samples,
+          decoder_weight_samples=weight_samples,
           group=group,
           snr=round(snr(stats[group], _KEYS.value), 4),
           # Unbiased estimators share the true gradient as their mean: its
           # size from the reference's many low-noise draws, over this
           # estimator's own noise ("mean" is biased: not comparable).
           snr_reference_signal=(
-              None if estimator == "mean" else round(snr(
+              None if name == "mean" else round(snr(
                   stats[group], _KEYS.value, reference_signal[group]), 4)
           ),
           cosine_to_reference=round(stats[group]["cosine"], 4),

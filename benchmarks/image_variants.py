@@ -14,9 +14,19 @@ from mimjax import training
 
 
 def parse_estimator(spelling):
-  """"rloo:4" -> ("rloo", 4); "batch_mean" -> ("batch_mean", 1)."""
-  name, _, samples = spelling.partition(":")
-  return name, int(samples or 1)
+  """(decoder_estimator, decoder_samples, decoder_weight_samples).
+
+  "name[:K][:wM]": "rloo:4" -> ("rloo", 4, 1); "rloo:2:w4" -> ("rloo", 2,
+  4); "batch_mean:1:w8" -> ("batch_mean", 1, 8); "mean" -> ("mean", 1, 1).
+  """
+  name, *rest = spelling.split(":")
+  samples, weight_samples = 1, 1
+  for part in rest:
+    if part.startswith("w"):
+      weight_samples = int(part[1:])
+    else:
+      samples = int(part)
+  return name, samples, weight_samples
 
 
 def _cell(value):

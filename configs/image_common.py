@@ -51,6 +51,9 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
   config.decoder_estimator = "rloo"
   # Samples x ~ p(x|z) per decoder latent z.
   config.decoder_samples = 2
+  # Importance samples of the Jensen log q(x) averaged into the REINFORCE
+  # weight of the decoder half (objectives.make_loss_fn; forward only).
+  config.decoder_weight_samples = 1
   # The sampling anchor P(z) of MIM's decoder half: "standard_normal" (a
   # fixed N(0, I), as the thesis's anchors: "fixed and not learned", Sec.
   # 3.2), "learned" (the model's own p(z) with pathwise gradients: the

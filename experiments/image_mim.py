@@ -105,6 +105,7 @@ def make_loss_fn(config, model, **options):
       ),
       decoder_estimator=config.decoder_estimator,
       decoder_samples=config.decoder_samples,
+      decoder_weight_samples=config.decoder_weight_samples,
       **options,
   )
 

@@ -23,7 +23,7 @@ def jensen_log_marginal(log_p_x_given_z, log_p_z, log_q_z_given_x):
   return log_p_x_given_z + log_p_z - log_q_z_given_x
 
 
-def score_function_surrogate(loss, log_prob, *, baseline=0.0):
+def score_function_surrogate(loss, log_prob, *, baseline=0.0, weight=None):
   """Adds the REINFORCE gradient of a sampled loss (thesis eq 3.26).
 
   For x ~ p_theta and a per-sample loss f_theta(x),
@@ -33,18 +33,26 @@ def score_function_surrogate(loss, log_prob, *, baseline=0.0):
   for any baseline b independent of x. The returned surrogate has the value of
   `loss` and, under `jax.grad`, that gradient:
 
-    loss + sg(loss - b) * log_prob - sg((loss - b) * log_prob).
+    loss + sg(w - b) * log_prob - sg((w - b) * log_prob),
+
+  with the score weight w = f(x) by default. When f(x) is itself a noisy
+  estimate (e.g. through a sampled log q(x)), any other estimate w with the
+  same conditional mean E[w | x] = E[f | x] keeps the gradient unbiased;
+  one with less noise given x lowers its variance.
 
   Args:
     loss: `[B]` per-sample loss f(x) evaluated at the (stop-gradient) sample.
     log_prob: `[B]` log p_theta(x) of that sample under its sampling
       distribution, differentiable in theta.
     baseline: scalar or `[B]` control variate b; gradients do not flow into it.
+    weight: `[B]` score weight w (default `loss`); gradients do not flow
+      into it.
 
   Returns:
     `[B]` surrogate with the same value as `loss`.
   """
-  centred = jax.lax.stop_gradient(loss - baseline)
+  weight = loss if weight is None else weight
+  centred = jax.lax.stop_gradient(weight - baseline)
   return loss + centred * log_prob - jax.lax.stop_gradient(centred * log_prob)
 
 

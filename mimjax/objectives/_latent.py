@@ -123,13 +123,17 @@ def encoder_terms(model, params, x, key):
   return model.apply(params, method=bound)
 
 
-def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
+def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
+                  weight_samples=1):
   """`decoder_terms` on a bound module `m`; `anchor` a distribution or one
   of `_MODEL_PRIORS` (samples of p(z), pathwise or detached).
 
   Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
-  reparameterized): rows are sample-major (row k * B + b is sample k of
-  latent b); `reparameterized` is False for discrete x.
+  reparameterized, weight_log_q_x): rows are sample-major (row k * B + b is
+  sample k of latent b); `reparameterized` is False for discrete x;
+  `weight_log_q_x` is None, or with `weight_samples` M > 1 the mean of M
+  Jensen brackets of log q(x) (the one in the terms and M - 1 more,
+  without gradient) for the REINFORCE weight (`make_loss_fn`).
   """
   k_z, k_x, k_is = jax.random.split(key, 3)
   if isinstance(anchor, str) and anchor == MODEL_PRIOR:  # pathwise p(z)
@@ -170,7 +174,28 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples):
           else log_p_x_given_z
       ),
   )
-  return (terms, x, z), reparameterized
+  weight_log_q_x = None
+  if weight_samples > 1:
+    if reparameterized or m.data_prior() is not None:
+      raise ValueError(
+          "weight_samples > 1 averages the Jensen estimate of the decoder "
+          "marginal log q(x) in the REINFORCE weight: it needs a discrete "
+          "decoder and q(x) = the decoder marginal; use weight_samples=1"
+      )
+
+    def bracket(k):
+      z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k)
+      return losses.jensen_log_marginal(
+          m.decode(z_is).log_prob(x), prior.log_prob(z_is), log_q_is
+      )
+
+    extra = jax.vmap(bracket)(
+        jax.random.split(jax.random.fold_in(k_is, 1), weight_samples - 1)
+    )
+    weight_log_q_x = jax.lax.stop_gradient(
+        (terms.log_q_x + jnp.sum(extra, axis=0)) / weight_samples
+    )
+  return (terms, x, z), reparameterized, weight_log_q_x
 
 
 def decoder_terms(
@@ -348,6 +373,7 @@ def make_loss_fn(
     latent_anchor=None,
     decoder_estimator="reinforce",
     decoder_samples=1,
+    decoder_weight_samples=1,
     encoder_half_only=False,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
@@ -391,6 +417,16 @@ def make_loss_fn(
       the batch size B); the decoder half draws B / K latents, so it holds
       B samples whatever K (the balanced mixture of Alg. 1) and costs the
       same.
+    decoder_weight_samples: M importance samples z' ~ q(z|x) whose Jensen
+      brackets (eq 3.25) are averaged into log q(x) inside the REINFORCE
+      weight f(x) of the decoder half (and its baseline), forward only.
+      The loss and its pathwise gradient keep the single bracket of Alg. 3.
+      The average has the same mean given x, so the gradient stays
+      unbiased; for discrete x with the decoder marginal it removes most of
+      the weight's spread among the samples of one latent, which at init is
+      mostly the one importance sample's noise (BUILD_NOTES, "Decoder-half
+      gradient estimators"). Costs M - 1 forward passes of q(z1|x, z2),
+      p(z) and the decoder on the decoder samples.
     encoder_half_only: a symmetric loss's encoder half alone, mean over the
       B data points (for "mim" the "amim" loss). A validation loss without
       the decoder half's sampling noise: z ~ P(z), x ~ p(x|z) and one-sample
@@ -415,6 +451,16 @@ def make_loss_fn(
     raise ValueError(f"loss {loss!r} samples P(z): pass latent_anchor")
   _check_anchor(latent_anchor)
   _check_decoder_estimator(decoder_estimator, decoder_samples)
+  if not isinstance(decoder_weight_samples, int) or decoder_weight_samples < 1:
+    raise ValueError(
+        "decoder_weight_samples must be a positive integer, got "
+        f"{decoder_weight_samples!r}"
+    )
+  if decoder_weight_samples > 1 and decoder_estimator == "mean":
+    raise ValueError(
+        "decoder_estimator 'mean' has no REINFORCE weight to average: use "
+        "decoder_weight_samples=1"
+    )
 
   def bound_loss(m, x, key, beta):
     # One apply: p(z) (e.g. a VampPrior's K encoder passes) is built once and
@@ -436,20 +482,23 @@ def make_loss_fn(
             f"batch size {x.shape[0]} is not a multiple of decoder_samples="
             f"{decoder_samples}"
         )
-      (dec, _, _), reparameterized = _decoder_half(
+      (dec, _, _), reparameterized, weight_log_q_x = _decoder_half(
           m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
-          decoder_estimator, decoder_samples,
+          decoder_estimator, decoder_samples, decoder_weight_samples,
       )
       dec_per_example = objective.per_example(dec, beta)
-      baseline = _decoder_baseline(
-          decoder_estimator, dec_per_example, decoder_samples
+      weight = (
+          dec_per_example if weight_log_q_x is None
+          else objective.per_example(dec.replace(log_q_x=weight_log_q_x), beta)
       )
+      baseline = _decoder_baseline(decoder_estimator, weight, decoder_samples)
       dec_loss = losses.score_function_surrogate(
-          dec_per_example, dec.log_prob_x_sample, baseline=baseline
+          dec_per_example, dec.log_prob_x_sample, baseline=baseline,
+          weight=weight,
       )
       aux.update(_summaries("dec", dec, dec_loss))
       if not reparameterized:
-        aux["dec/score_scale"] = jnp.mean(jnp.abs(dec_per_example - baseline))
+        aux["dec/score_scale"] = jnp.mean(jnp.abs(weight - baseline))
       total = 0.5 * (total + jnp.mean(dec_loss))
     aux["loss"] = total
     return total, aux

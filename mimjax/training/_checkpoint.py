@@ -16,6 +16,10 @@ from mimjax._errors import CheckpointError
 _SAVE_LOCK = threading.Lock()
 
 
+class _MissingArrays(ValueError):
+  """A checkpoint without some of the requested parameter arrays."""
+
+
 class Checkpointer:
   """Periodic checkpoints (every `save_every` epochs, plus forced ones).
 
@@ -66,6 +70,8 @@ class Checkpointer:
       folder = os.path.join(self.directory, str(epoch))
       try:
         self._read_parameters(epoch, like_state)
+      except _MissingArrays as missing:  # another parameter layout
+        e = missing
       except Exception:  # the parameters are unreadable too
         pass
       else:
@@ -124,7 +130,7 @@ class Checkpointer:
     # full-state (StandardRestore) layout once it has saved or restored.
     reader = ocp.CheckpointManager(self.directory)
     try:
-      return reader.restore(epoch, args=ocp.args.PyTreeRestore(
+      restored = reader.restore(epoch, args=ocp.args.PyTreeRestore(
           item=item,
           restore_args=jax.tree.map(
               lambda _: ocp.ArrayRestoreArgs(sharding=device), item
@@ -133,6 +139,19 @@ class Checkpointer:
       ))
     finally:
       reader.close()
+    # A partial restore hands back the placeholder of an array the
+    # checkpoint does not hold, instead of failing.
+    missing = [
+        jax.tree_util.keystr(path)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(restored)
+        if isinstance(leaf, jax.ShapeDtypeStruct)
+    ]
+    if missing:
+      raise _MissingArrays(
+          f"it lacks {len(missing)} of this model's arrays, e.g. "
+          f"{missing[0]}: it was written for another parameter layout"
+      )
+    return restored
 
   def close(self):
     self._manager.wait_until_finished()

@@ -47,7 +47,11 @@ RESUMABLE_FIELDS = ("train.max_epochs",)
 # Fields added to configs after runs were recorded, with the value that
 # reproduces what those runs did: a recorded config without the field reads
 # as having it (so finished runs are still read back, not refused).
-ADDED_FIELDS = {"validation": "loss", "model.decoder_min_scale": 0.0}
+ADDED_FIELDS = {
+    "validation": "loss",
+    "model.decoder_min_scale": 0.0,
+    "decoder_weight_samples": 1,
+}
 _LIBRARIES = (
     "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "distrax", "numpy",
     "ml-collections", "tensorflow-datasets", "scikit-learn",

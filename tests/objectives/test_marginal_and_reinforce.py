@@ -106,6 +106,26 @@ def test_bernoulli_mim_loss_has_finite_gradients():
   assert float(jnp.abs(logits).max()) > 0
 
 
+def test_decoder_weight_samples_are_checked():
+  """A positive integer, a REINFORCE weight to average (not "mean"), and a
+  discrete decoder with the decoder marginal (else there is no sampled
+  log q(x) in the weight)."""
+  make = lambda model, **kw: objectives.make_loss_fn(
+      model, loss="mim", latent_anchor=distributions.standard_normal(2), **kw
+  )
+  marginal = _bernoulli_model(data_prior="marginal")
+  with pytest.raises(ValueError, match="positive integer"):
+    make(marginal, decoder_weight_samples=0)
+  with pytest.raises(ValueError, match="no REINFORCE weight"):
+    make(marginal, decoder_estimator="mean", decoder_weight_samples=2)
+  parametric = _bernoulli_model(data_prior="gmm")
+  x = _binary_batch(jax.random.key(0), 4)
+  loss_fn = make(parametric, decoder_weight_samples=2)
+  with pytest.raises(ValueError, match="decoder marginal"):
+    loss_fn(parametric.init(jax.random.key(1), x), {"x": x},
+            jax.random.key(2))
+
+
 def test_decoder_sample_has_no_pathwise_gradient():
   anchor = distributions.standard_normal(2)
   for head, reparameterized in (("bernoulli", False), ("gaussian", True)):
@@ -147,13 +167,15 @@ def _gauss_hermite_normal(num_nodes, dim):
 
 
 @functools.cache  # the tests below share draws: compile each case once
-def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm"):
+def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm",
+                            weight_samples=1):
   """Decoder half with z fixed at z0: E_x~p(x|z0)[f(x)] is a sum over the 4
   binary x, so its exact gradient is known. With the decoder marginal
   (`data_prior="marginal"`), f also holds the Jensen estimate of log q(x) at
   an importance sample z' = mu(x) + sigma(x) e (eq 3.25), and its exact
   expectation over e ~ N(0, I) is a Gauss-Hermite sum (exact for the
   polynomial terms, converged for the rest at 40 x 40 nodes).
+  `weight_samples` averages that many brackets into the REINFORCE weight.
 
   Returns (`[50, P]` Monte-Carlo gradients of the library's surrogate, each
   from 2000 latents, the exact gradient `[P]`, the pathwise-only gradient
@@ -166,6 +188,7 @@ def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm"):
   mim = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=anchor,
       decoder_estimator=estimator, decoder_samples=decoder_samples,
+      decoder_weight_samples=weight_samples,
   )
   amim = objectives.make_loss_fn(model, loss="amim")
 
@@ -245,22 +268,23 @@ def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm"):
 
 
 @pytest.mark.parametrize(
-    "estimator,decoder_samples,data_prior",
+    "estimator,decoder_samples,data_prior,weight_samples",
     [
-        ("reinforce", 1, "gmm"), ("batch_mean", 1, "gmm"), ("rloo", 2, "gmm"),
-        ("reinforce", 2, "gmm"), ("rloo", 2, "marginal"),
-        ("rloo", 4, "marginal"),
+        ("reinforce", 1, "gmm", 1), ("batch_mean", 1, "gmm", 1),
+        ("rloo", 2, "gmm", 1), ("reinforce", 2, "gmm", 1),
+        ("rloo", 2, "marginal", 1), ("rloo", 4, "marginal", 1),
+        ("rloo", 2, "marginal", 8), ("batch_mean", 1, "marginal", 4),
     ],
 )
 def test_decoder_gradient_is_unbiased_against_exact_enumeration(
-    estimator, decoder_samples, data_prior
+    estimator, decoder_samples, data_prior, weight_samples
 ):
   """The Monte-Carlo mean of each unbiased estimator's gradient matches the
   enumerated one (and the pathwise-only gradient, without the score term,
   does not); also with the decoder marginal's sampled Jensen estimate of
-  log q(x) inside f."""
+  log q(x) inside f, and with several brackets averaged into the weight."""
   samples, exact, naive = _decoder_half_gradients(
-      estimator, decoder_samples, data_prior
+      estimator, decoder_samples, data_prior, weight_samples
   )
   num_chunks = len(samples)
   mean = samples.mean(0)
