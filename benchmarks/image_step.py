@@ -44,6 +44,10 @@ _ESTIMATOR = flags.DEFINE_string(
 _DECODER_SAMPLES = flags.DEFINE_integer(
     "decoder_samples", 1, "MIM decoder samples per latent."
 )
+_WEIGHT_SAMPLES = flags.DEFINE_integer(
+    "decoder_weight_samples", 1,
+    "Brackets of log q(x) averaged into MIM's REINFORCE weight.",
+)
 _ANCHOR = flags.DEFINE_enum(
     "latent_anchor", "standard_normal",
     ["standard_normal", *common.LEARNED_ANCHORS],
@@ -70,6 +74,7 @@ def time_step(prior, loss):
       latent_anchor=common.latent_anchor(_ANCHOR.value, sum(model.latent_dims)),
       decoder_estimator=_ESTIMATOR.value,
       decoder_samples=_DECODER_SAMPLES.value,
+      decoder_weight_samples=_WEIGHT_SAMPLES.value,
   )
   optimizer = training.make_optimizer(
       name="adam_norm_grad", learning_rate=5e-4, steps_per_epoch=1
@@ -114,7 +119,8 @@ def main(argv):
   del argv
   print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}, "
         f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}, "
-        f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value}, "
+        f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value} "
+        f"(weight brackets {_WEIGHT_SAMPLES.value}), "
         f"anchor {_ANCHOR.value}")
   print("| prior | loss | compile s | images/s | step time / VAE step |")
   print("| --- | --- | --- | --- | --- |")
