@@ -159,8 +159,8 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
   z_rows = jnp.tile(z, (num_samples, 1))
   q = m.encode(x)
 
-  def importance_terms():  # a fresh re-encoding z' ~ q(z|x) (Alg. 3 line 5)
-    z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k_is)
+  def importance_terms(k=k_is):  # a fresh re-encoding z' ~ q(z|x) (Alg. 3)
+    z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k)
     return m.decode(z_is).log_prob(x), prior.log_prob(z_is), log_q_is
 
   terms = LatentTerms(
@@ -178,20 +178,17 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
   if weight_samples > 1:
     if reparameterized or m.data_prior() is not None:
       raise ValueError(
-          "weight_samples > 1 averages the Jensen estimate of the decoder "
-          "marginal log q(x) in the REINFORCE weight: it needs a discrete "
-          "decoder and q(x) = the decoder marginal; use weight_samples=1"
+          "decoder_weight_samples > 1 averages the Jensen estimate of the "
+          "decoder marginal log q(x) in the REINFORCE weight: it needs a "
+          "discrete decoder and q(x) = the decoder marginal; use "
+          "decoder_weight_samples=1"
       )
-
-    def bracket(k):
-      z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k)
-      return losses.jensen_log_marginal(
-          m.decode(z_is).log_prob(x), prior.log_prob(z_is), log_q_is
-      )
-
-    extra = jax.vmap(bracket)(
-        jax.random.split(jax.random.fold_in(k_is, 1), weight_samples - 1)
+    extra_keys = jax.random.split(
+        jax.random.fold_in(k_is, 1), weight_samples - 1
     )
+    extra = jax.vmap(
+        lambda k: losses.jensen_log_marginal(*importance_terms(k))
+    )(extra_keys)
     weight_log_q_x = jax.lax.stop_gradient(
         (terms.log_q_x + jnp.sum(extra, axis=0)) / weight_samples
     )
