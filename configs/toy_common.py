@@ -93,6 +93,9 @@ def base():
           checkpoint_every=10,
           log_every=10,
           eval_batch_size=1000,
+          # Validation noise drawn anew every epoch (the authors' script)
+          # instead of fixed keys; for studying their early stopping.
+          fresh_validation_noise=False,
       )
   )
   # Adam 1e-3 with the Noam warm-up of 3 epochs (Sec. 4.2).

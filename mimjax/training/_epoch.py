@@ -70,6 +70,7 @@ def make_epoch_fn(
     progress_every=0,
     monitor_fn=None,
     collapse_rule=None,
+    fresh_validation_noise=False,
 ):
   """Builds the jitted `epoch_fn(state, train_data, validation_x) ->
   (state, metrics)`.
@@ -114,6 +115,10 @@ def make_epoch_fn(
       "monitor/<name>" and, with `collapse_rule`, drive the collapse alarm
       (it must return "std_ratio", "kl" and "pooled_noise_share").
     collapse_rule: `CollapseRule` of the alarm (needs `monitor_fn`).
+    fresh_validation_noise: draw the validation loss's sampling noise anew
+      every epoch (key folded with the epoch), as the authors' toy script
+      does, instead of the same keys every epoch. For studying their
+      early stopping: fresh noise adds its spread to the curve.
 
   Returns:
     The jitted epoch function. `train_data` is `source.device_data` (the
@@ -153,8 +158,7 @@ def make_epoch_fn(
             _step.keep_if(active, new_opt_state, opt_state), aux)
 
   validation_loss = functools.partial(
-      _step.validation_loss, key=validation_key,
-      loss_fn=eval_loss_fn or loss_fn,
+      _step.validation_loss, loss_fn=eval_loss_fn or loss_fn,
   )
 
   # Length-bucketed sources (`mimjax.data.TextSource`) fix each step's row
@@ -221,8 +225,12 @@ def make_epoch_fn(
     validation_chunks = (
         validation_x if isinstance(validation_x, dict) else {"x": validation_x}
     )
-    val = _over_seeds(validation_loss, num_seeds, (0, None))(
-        params, validation_chunks
+    epoch_validation_key = (
+        jax.random.fold_in(validation_key, epoch) if fresh_validation_noise
+        else validation_key
+    )
+    val = _over_seeds(validation_loss, num_seeds, (0, None, None))(
+        params, validation_chunks, epoch_validation_key
     )
     # A seed with a non-finite loss goes back to its parameters of the
     # epoch's start and stops.

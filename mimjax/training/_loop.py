@@ -255,6 +255,7 @@ def train(
       progress_every=settings.progress_every,
       monitor_fn=monitor_fn,
       collapse_rule=collapse_rule,
+      fresh_validation_noise=settings.fresh_validation_noise,
   )
   samples_per_epoch = source.steps_per_epoch * settings.batch_size * num_seeds
   start_epoch, start_time = int(state.epoch), time.perf_counter()

@@ -38,6 +38,9 @@ class TrainSettings:
     eval_batch_size: validation chunk size.
     progress_every: a within-epoch progress line every this many steps (0:
       none).
+    fresh_validation_noise: new sampling noise in the validation loss every
+      epoch (the authors' toy script) instead of the same keys
+      (`make_epoch_fn`).
   """
 
   batch_size: int
@@ -54,6 +57,7 @@ class TrainSettings:
   log_every: int = 1
   eval_batch_size: int = 100
   progress_every: int = 0
+  fresh_validation_noise: bool = False
 
   @property
   def stopping_rule(self):

@@ -326,3 +326,23 @@ def test_step_warmup_beta_per_step_and_first_eligible_epoch():
   # has beta = 1, so it sets the best and 4, 5 are the bad epochs.
   np.testing.assert_array_equal(state.best_epoch, [3, 3])
   np.testing.assert_array_equal(state.bad_epochs, [2, 2])
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_validation_noise_is_fixed_unless_asked_fresh(tmp_path, fresh):
+  """At a model that does not move (learning rate 0), the validation loss
+  of a noisy loss is the same every epoch with fixed keys, and differs from
+  epoch to epoch with `fresh_validation_noise` (the authors' toy script)."""
+  config = _config(1, 0.0, max_epochs=5, fresh_validation_noise=fresh)
+  source = _source()
+  training.train(
+      model=_Location(), loss_fn=_noisy_log_cosh_loss, source=source,
+      settings=training.TrainSettings(**config.train),
+      optimizer=training.make_optimizer(
+          **config.optim, steps_per_epoch=source.steps_per_epoch
+      ),
+      seed=0, num_seeds=1, workdir=str(tmp_path), mesh=training.make_mesh(1),
+  )
+  val = [r["val/loss"] for r in _read_metrics(tmp_path)]
+  assert len(val) == 5
+  assert (len(set(val)) == 5) if fresh else (len(set(val)) == 1)
