@@ -62,8 +62,7 @@ def _run_config(base, estimator):
     config.loss = "vae"
   else:
     config.loss = "mim"
-    (config.decoder_estimator, config.decoder_samples,
-     config.decoder_weight_samples) = image_variants.parse_estimator(estimator)
+    config.update(image_variants.parse_estimator(estimator))
   return config
 
 

@@ -26,7 +26,8 @@ initial ones of `--config`, or with `--workdir` those of a trained run of
 `experiments.image_mim` in that folder (stage "trained"; the folder must
 hold its finished checkpoints). Estimators are named as in the config,
 `rloo:K` meaning decoder_estimator="rloo" with decoder_samples=K and
-`rloo:K:wM` also decoder_weight_samples=M.
+`rloo:K:wM` also decoder_weight_samples=M, and a suffix `:m`
+decoder_matched_baseline=True.
 
   python -m benchmarks.gradient_snr --config=configs/mnist_hvae_s.py \
       --config.data.dir=../shared/data >> results/images_hvae/gradient_snr.jsonl
@@ -51,7 +52,9 @@ flags.adopt_module_key_flags(cli)
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["reinforce", "batch_mean", "rloo:2", "rloo:4", "mean"],
     "Decoder-half estimators: reinforce, batch_mean, rloo:K, mean; a "
-    "suffix :wM averages M brackets of log q(x) into the REINFORCE weight.",
+    "suffix :wM averages M brackets of log q(x) into the REINFORCE weight, "
+    "a suffix :m evaluates RLOO's baseline at each sample's own importance "
+    "noise.",
 )
 _REFERENCE = flags.DEFINE_string(
     "reference", "rloo:8", "Estimator of the reference gradient."
@@ -94,11 +97,9 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
   (cosine only with `reference`, a `{group: [P_g]}` dict), without holding
   all gradients in memory.
   """
-  name, samples, weight_samples = image_variants.parse_estimator(estimator)
   loss_fn = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=latent_anchor,
-      decoder_estimator=name, decoder_samples=samples,
-      decoder_weight_samples=weight_samples,
+      **image_variants.parse_estimator(estimator),
   )
 
   def one(key):
@@ -190,7 +191,8 @@ def main(argv):
       for g, v in reference_stats.items()
   }
   for estimator in _ESTIMATORS.value:
-    name, samples, weight_samples = image_variants.parse_estimator(estimator)
+    fields = image_variants.parse_estimator(estimator)
+    name = fields["decoder_estimator"]
     stats = gradient_statistics(
         model, params, x, estimator, _KEYS.value, seed=2, reference=reference,
         latent_anchor=anchor,
@@ -202,8 +204,9 @@ def main(argv):
           anchor=config.latent_anchor.kind,
           stage=stage,
           estimator=name,
-          decoder_samples=samples,
-          decoder_weight_samples=weight_samples,
+          decoder_samples=fields["decoder_samples"],
+          decoder_weight_samples=fields["decoder_weight_samples"],
+          decoder_matched_baseline=fields["decoder_matched_baseline"],
           group=group,
           snr=round(snr(stats[group], _KEYS.value), 4),
           # Unbiased estimators share the true gradient as their mean: its

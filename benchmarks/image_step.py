@@ -48,6 +48,10 @@ _WEIGHT_SAMPLES = flags.DEFINE_integer(
     "decoder_weight_samples", 1,
     "Brackets of log q(x) averaged into MIM's REINFORCE weight.",
 )
+_MATCHED = flags.DEFINE_bool(
+    "decoder_matched_baseline", False,
+    "MIM's RLOO baseline at each sample's own importance noise.",
+)
 _ANCHOR = flags.DEFINE_enum(
     "latent_anchor", "standard_normal",
     ["standard_normal", *common.LEARNED_ANCHORS],
@@ -75,6 +79,7 @@ def time_step(prior, loss):
       decoder_estimator=_ESTIMATOR.value,
       decoder_samples=_DECODER_SAMPLES.value,
       decoder_weight_samples=_WEIGHT_SAMPLES.value,
+      decoder_matched_baseline=_MATCHED.value,
   )
   optimizer = training.make_optimizer(
       name="adam_norm_grad", learning_rate=5e-4, steps_per_epoch=1

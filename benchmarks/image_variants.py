@@ -14,19 +14,27 @@ from mimjax import training
 
 
 def parse_estimator(spelling):
-  """(decoder_estimator, decoder_samples, decoder_weight_samples).
+  """The config fields of an estimator spelled "name[:K][:wM][:m]".
 
-  "name[:K][:wM]": "rloo:4" -> ("rloo", 4, 1); "rloo:2:w4" -> ("rloo", 2,
-  4); "batch_mean:1:w8" -> ("batch_mean", 1, 8); "mean" -> ("mean", 1, 1).
+  K is decoder_samples, M decoder_weight_samples and "m" sets
+  decoder_matched_baseline: "rloo:4" -> rloo, K = 4; "rloo:2:w4" -> rloo,
+  K = 2, M = 4; "rloo:2:m" -> rloo, K = 2, matched baseline; "mean".
+
+  Returns:
+    Dict with keys decoder_estimator, decoder_samples,
+    decoder_weight_samples and decoder_matched_baseline.
   """
   name, *rest = spelling.split(":")
-  samples, weight_samples = 1, 1
+  fields = dict(decoder_estimator=name, decoder_samples=1,
+                decoder_weight_samples=1, decoder_matched_baseline=False)
   for part in rest:
-    if part.startswith("w"):
-      weight_samples = int(part[1:])
+    if part == "m":
+      fields["decoder_matched_baseline"] = True
+    elif part.startswith("w"):
+      fields["decoder_weight_samples"] = int(part[1:])
     else:
-      samples = int(part)
-  return name, samples, weight_samples
+      fields["decoder_samples"] = int(part)
+  return fields
 
 
 def _cell(value):

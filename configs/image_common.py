@@ -54,6 +54,9 @@ def base(dataset, prior, *, kind="conv_hvae", loss="mim", arg=""):
   # Importance samples of the Jensen log q(x) averaged into the REINFORCE
   # weight of the decoder half (objectives.make_loss_fn; forward only).
   config.decoder_weight_samples = 1
+  # RLOO baseline at each decoder sample's own importance noise
+  # (objectives.make_loss_fn; needs decoder_estimator "rloo").
+  config.decoder_matched_baseline = False
   # The sampling anchor P(z) of MIM's decoder half: "standard_normal" (a
   # fixed N(0, I), as the thesis's anchors: "fixed and not learned", Sec.
   # 3.2), "learned" (the model's own p(z) with pathwise gradients: the

@@ -106,6 +106,7 @@ def make_loss_fn(config, model, **options):
       decoder_estimator=config.decoder_estimator,
       decoder_samples=config.decoder_samples,
       decoder_weight_samples=config.decoder_weight_samples,
+      decoder_matched_baseline=config.decoder_matched_baseline,
       **options,
   )
 

@@ -12,6 +12,7 @@ p(z) model latent prior; q(x) model data prior; M_S the sample mixture
 
 from mimjax.losses._estimators import jensen_log_marginal
 from mimjax.losses._estimators import leave_one_out_baseline
+from mimjax.losses._estimators import matched_noise_baseline
 from mimjax.losses._estimators import score_function_surrogate
 from mimjax.losses._objectives import amim
 from mimjax.losses._objectives import consistency_regularizer
@@ -34,6 +35,7 @@ __all__ = (
     "leave_one_out_baseline",
     "linear_warmup",
     "marginal_mim",
+    "matched_noise_baseline",
     "mim",
     "mim_minus_entropy",
     "neg_elbo",

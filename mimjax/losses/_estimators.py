@@ -56,7 +56,6 @@ def score_function_surrogate(loss, log_prob, *, baseline=0.0, weight=None):
   return loss + centred * log_prob - jax.lax.stop_gradient(centred * log_prob)
 
 
-
 def leave_one_out_baseline(loss, *, axis=0):
   """Mean of the *other* samples' losses along `axis` (an RLOO control variate).
 
@@ -91,3 +90,39 @@ def leave_one_out_baseline(loss, *, axis=0):
   loss = jax.lax.stop_gradient(loss)
   total = jax.numpy.sum(loss, axis=axis, keepdims=True)
   return (total - loss) / (count - 1)
+
+
+def matched_noise_baseline(cross_loss):
+  """Leave-one-out baseline whose other samples reuse this sample's noise.
+
+  For K samples x_1..x_K of one conditional p(x|z) whose loss f(x, e) also
+  depends on auxiliary noise e (e.g. the importance sample of a Jensen
+  estimate), sample k gets
+
+    b_k = (1 / (K - 1)) sum_{j != k} f(x_j, e_k).
+
+  b_k depends on the other samples and on e_k, both independent of x_k, so
+  `score_function_surrogate(f(x_k, e_k), log p(x_k), baseline=b_k)` stays
+  unbiased; unlike `leave_one_out_baseline` it shares e_k with f(x_k, e_k),
+  so the part of f's noise that does not depend on x cancels in f - b.
+
+  Args:
+    cross_loss: `[K, K, ...]`, entry `[k, j]` = f(x_j, e_k) (noise k,
+      sample j); K >= 2.
+
+  Returns:
+    `[K, ...]` baselines b_k, without gradient.
+
+  Raises:
+    ValueError: fewer than 2 samples, or a non-square leading block.
+  """
+  count = cross_loss.shape[0]
+  if count < 2 or cross_loss.shape[1] != count:
+    raise ValueError(
+        "a matched-noise baseline needs a [K, K, ...] array with K >= 2 "
+        f"(noise, sample), got shape {cross_loss.shape}"
+    )
+  cross_loss = jax.lax.stop_gradient(cross_loss)
+  own = jax.numpy.diagonal(cross_loss, axis1=0, axis2=1)  # [..., K]
+  own = jax.numpy.moveaxis(own, -1, 0)
+  return (jax.numpy.sum(cross_loss, axis=1) - own) / (count - 1)

@@ -124,16 +124,18 @@ def encoder_terms(model, params, x, key):
 
 
 def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
-                  weight_samples=1):
+                  weight_samples=1, matched_baseline=False):
   """`decoder_terms` on a bound module `m`; `anchor` a distribution or one
   of `_MODEL_PRIORS` (samples of p(z), pathwise or detached).
 
   Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
-  reparameterized, weight_log_q_x): rows are sample-major (row k * B + b is
-  sample k of latent b); `reparameterized` is False for discrete x;
-  `weight_log_q_x` is None, or with `weight_samples` M > 1 the mean of M
-  Jensen brackets of log q(x) (the one in the terms and M - 1 more,
-  without gradient) for the REINFORCE weight (`make_loss_fn`).
+  reparameterized, extra): rows are sample-major (row k * B + b is sample k
+  of latent b); `reparameterized` is False for discrete x; `extra` is None,
+  or without gradient, for the REINFORCE weight and baseline
+  (`make_loss_fn`): with `weight_samples` M > 1, ("weight", `[K * B]` mean
+  of M Jensen brackets of log q(x), the one in the terms and M - 1 more);
+  with `matched_baseline`, ("cross", `[K, K * B]` bracket of row j * B + b
+  at the importance noise of row k * B + b, in entry `[k, j * B + b]`).
   """
   k_z, k_x, k_is = jax.random.split(key, 3)
   if isinstance(anchor, str) and anchor == MODEL_PRIOR:  # pathwise p(z)
@@ -155,44 +157,73 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
   if not reparameterized:  # discrete (distrax gives int samples): a constant
     x = jax.lax.stop_gradient(x.astype(jnp.float32))
   log_p_x_given_z = p_x.log_prob(x).reshape(-1)  # [K, B] -> [K * B]
-  x = x.reshape(-1, *x.shape[2:])
-  z_rows = jnp.tile(z, (num_samples, 1))
-  q = m.encode(x)
+  if (weight_samples > 1 or matched_baseline) and (
+      reparameterized or m.data_prior() is not None
+  ):
+    raise ValueError(
+        "decoder_weight_samples > 1 and decoder_matched_baseline act on the "
+        "Jensen estimate of the decoder marginal log q(x) in the REINFORCE "
+        "term: they need a discrete decoder and q(x) = the decoder marginal; "
+        "use decoder_weight_samples=1, decoder_matched_baseline=False"
+    )
 
-  def importance_terms(k=k_is):  # a fresh re-encoding z' ~ q(z|x) (Alg. 3)
+  def bracket(q, x_rows, k):  # a fresh re-encoding z' ~ q(z|x) (Alg. 3)
     z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k)
-    return m.decode(z_is).log_prob(x), prior.log_prob(z_is), log_q_is
+    return m.decode(z_is).log_prob(x_rows), prior.log_prob(z_is), log_q_is
 
+  extra = None
+  if matched_baseline:  # one importance key per sample slice k
+    slice_keys = jax.random.split(k_is, num_samples)
+
+    def slice_terms(x_j, j):
+      """Slice j: log q(z|x_j), its own bracket, brackets at every key."""
+      q = m.encode(x_j)
+      own = losses.jensen_log_marginal(*bracket(q, x_j, slice_keys[j]))
+      others = slice_keys[(j + jnp.arange(1, num_samples)) % num_samples]
+      cross = jax.lax.stop_gradient(jax.vmap(
+          lambda k: losses.jensen_log_marginal(*bracket(q, x_j, k))
+      )(others))  # keys j + 1, ..., j + K - 1 (mod K)
+      at_keys = jnp.roll(
+          jnp.concatenate([jax.lax.stop_gradient(own)[None], cross]), j,
+          axis=0,
+      )  # [K keys, B]
+      return q.log_prob(z), own, at_keys
+
+    log_q_z_given_x, log_q_x, at_keys = jax.vmap(slice_terms)(
+        x, jnp.arange(num_samples)
+    )  # [K, B], [K, B], [K samples, K keys, B]
+    log_q_z_given_x, log_q_x = log_q_z_given_x.reshape(-1), log_q_x.reshape(-1)
+    extra = ("cross", jnp.swapaxes(at_keys, 0, 1).reshape(num_samples, -1))
+    x = x.reshape(-1, *x.shape[2:])
+  else:
+    x = x.reshape(-1, *x.shape[2:])
+    q = m.encode(x)
+    log_q_z_given_x = q.log_prob(jnp.tile(z, (num_samples, 1)))
+    log_q_x = _log_q_x(
+        m.data_prior(), x, lambda: bracket(q, x, k_is)
+    )
+    if weight_samples > 1:
+      extra_keys = jax.random.split(
+          jax.random.fold_in(k_is, 1), weight_samples - 1
+      )
+      brackets = jax.vmap(
+          lambda k: losses.jensen_log_marginal(*bracket(q, x, k))
+      )(extra_keys)
+      extra = ("weight", jax.lax.stop_gradient(
+          (log_q_x + jnp.sum(brackets, axis=0)) / weight_samples
+      ))
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
       log_p_z=jnp.tile(log_p_z, num_samples),
-      log_q_z_given_x=q.log_prob(z_rows),
-      log_q_x=_log_q_x(m.data_prior(), x, importance_terms),
+      log_q_z_given_x=log_q_z_given_x,
+      log_q_x=log_q_x,
       log_prob_x_sample=(
           jnp.zeros_like(log_p_x_given_z)
           if reparameterized
           else log_p_x_given_z
       ),
   )
-  weight_log_q_x = None
-  if weight_samples > 1:
-    if reparameterized or m.data_prior() is not None:
-      raise ValueError(
-          "decoder_weight_samples > 1 averages the Jensen estimate of the "
-          "decoder marginal log q(x) in the REINFORCE weight: it needs a "
-          "discrete decoder and q(x) = the decoder marginal; use "
-          "decoder_weight_samples=1"
-      )
-    extra_keys = jax.random.split(
-        jax.random.fold_in(k_is, 1), weight_samples - 1
-    )
-    extra = jax.vmap(
-        lambda k: losses.jensen_log_marginal(*importance_terms(k))
-    )(extra_keys)
-    weight_log_q_x = jax.lax.stop_gradient(
-        (terms.log_q_x + jnp.sum(extra, axis=0)) / weight_samples
-    )
-  return (terms, x, z), reparameterized, weight_log_q_x
+  return (terms, x, z), reparameterized, extra
 
 
 def decoder_terms(
@@ -371,6 +402,7 @@ def make_loss_fn(
     decoder_estimator="reinforce",
     decoder_samples=1,
     decoder_weight_samples=1,
+    decoder_matched_baseline=False,
     encoder_half_only=False,
 ) -> Callable[..., tuple[jax.Array, dict[str, Any]]]:
   """Builds `loss_fn(params, batch, key, beta=1.0) -> (scalar, aux)`.
@@ -424,6 +456,16 @@ def make_loss_fn(
       mostly the one importance sample's noise (BUILD_NOTES, "Decoder-half
       gradient estimators"). Costs M - 1 forward passes of q(z1|x, z2),
       p(z) and the decoder on the decoder samples.
+    decoder_matched_baseline: with "rloo", sample k's baseline is the mean
+      loss of the other K - 1 samples of its latent evaluated with sample
+      k's own importance noise e_k (z' = mu(x_j) + sigma(x_j) e_k in their
+      Jensen brackets; `losses.matched_noise_baseline`). Still independent
+      of x_k, so unbiased; the weight and the pathwise gradient are
+      unchanged, but the part of the bracket's noise that is common to all
+      x (log q(z'|x)'s -|e|^2 / 2 exactly, log p(z') and log p(x|z') nearly
+      while q(z|x) depends little on x, as at init) cancels in f - b. Costs
+      K - 1 forward brackets per decoder sample; excludes
+      `decoder_weight_samples` > 1.
     encoder_half_only: a symmetric loss's encoder half alone, mean over the
       B data points (for "mim" the "amim" loss). A validation loss without
       the decoder half's sampling noise: z ~ P(z), x ~ p(x|z) and one-sample
@@ -458,6 +500,15 @@ def make_loss_fn(
         "decoder_estimator 'mean' has no REINFORCE weight to average: use "
         "decoder_weight_samples=1"
     )
+  if decoder_matched_baseline and (
+      decoder_estimator != "rloo" or decoder_weight_samples > 1
+  ):
+    raise ValueError(
+        "decoder_matched_baseline replaces the baseline of "
+        "decoder_estimator='rloo' and excludes decoder_weight_samples > 1; "
+        f"got decoder_estimator={decoder_estimator!r}, "
+        f"decoder_weight_samples={decoder_weight_samples}"
+    )
 
   def bound_loss(m, x, key, beta):
     # One apply: p(z) (e.g. a VampPrior's K encoder passes) is built once and
@@ -479,16 +530,27 @@ def make_loss_fn(
             f"batch size {x.shape[0]} is not a multiple of decoder_samples="
             f"{decoder_samples}"
         )
-      (dec, _, _), reparameterized, weight_log_q_x = _decoder_half(
+      (dec, _, _), reparameterized, extra = _decoder_half(
           m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
           decoder_estimator, decoder_samples, decoder_weight_samples,
+          decoder_matched_baseline,
       )
       dec_per_example = objective.per_example(dec, beta)
-      weight = (
-          dec_per_example if weight_log_q_x is None
-          else objective.per_example(dec.replace(log_q_x=weight_log_q_x), beta)
+      with_log_q_x = lambda log_q_x: objective.per_example(
+          dec.replace(log_q_x=log_q_x), beta
       )
-      baseline = _decoder_baseline(decoder_estimator, weight, decoder_samples)
+      weight = dec_per_example
+      if extra is not None and extra[0] == "weight":
+        weight = with_log_q_x(extra[1])
+      if extra is not None and extra[0] == "cross":
+        cross = jax.vmap(with_log_q_x)(extra[1])  # [K noise, K * B]
+        baseline = losses.matched_noise_baseline(
+            cross.reshape(decoder_samples, decoder_samples, -1)
+        ).reshape(-1)
+      else:
+        baseline = _decoder_baseline(
+            decoder_estimator, weight, decoder_samples
+        )
       dec_loss = losses.score_function_surrogate(
           dec_per_example, dec.log_prob_x_sample, baseline=baseline,
           weight=weight,

@@ -51,6 +51,7 @@ ADDED_FIELDS = {
     "validation": "loss",
     "model.decoder_min_scale": 0.0,
     "decoder_weight_samples": 1,
+    "decoder_matched_baseline": False,
     "train.fresh_validation_noise": False,
 }
 _LIBRARIES = (

@@ -126,6 +126,27 @@ def test_decoder_weight_samples_are_checked():
             jax.random.key(2))
 
 
+def test_decoder_matched_baseline_is_checked():
+  """Only for "rloo", not with weight brackets, and only where a sampled
+  log q(x) is in the loss (discrete decoder, decoder marginal)."""
+  make = lambda model, **kw: objectives.make_loss_fn(
+      model, loss="mim", latent_anchor=distributions.standard_normal(2),
+      decoder_matched_baseline=True, **kw
+  )
+  marginal = _bernoulli_model(data_prior="marginal")
+  with pytest.raises(ValueError, match="decoder_estimator='rloo'"):
+    make(marginal, decoder_estimator="batch_mean")
+  with pytest.raises(ValueError, match="decoder_weight_samples=2"):
+    make(marginal, decoder_estimator="rloo", decoder_samples=2,
+         decoder_weight_samples=2)
+  parametric = _bernoulli_model(data_prior="gmm")
+  x = _binary_batch(jax.random.key(0), 4)
+  loss_fn = make(parametric, decoder_estimator="rloo", decoder_samples=2)
+  with pytest.raises(ValueError, match="decoder_matched_baseline=False"):
+    loss_fn(parametric.init(jax.random.key(1), x), {"x": x},
+            jax.random.key(2))
+
+
 def test_decoder_sample_has_no_pathwise_gradient():
   anchor = distributions.standard_normal(2)
   for head, reparameterized in (("bernoulli", False), ("gaussian", True)):
@@ -175,7 +196,8 @@ def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm",
   an importance sample z' = mu(x) + sigma(x) e (eq 3.25), and its exact
   expectation over e ~ N(0, I) is a Gauss-Hermite sum (exact for the
   polynomial terms, converged for the rest at 40 x 40 nodes).
-  `weight_samples` averages that many brackets into the REINFORCE weight.
+  `weight_samples` averages that many brackets into the REINFORCE weight;
+  "matched" sets `decoder_matched_baseline` instead.
 
   Returns (`[50, P]` Monte-Carlo gradients of the library's surrogate, each
   from 2000 latents, the exact gradient `[P]`, the pathwise-only gradient
@@ -188,7 +210,10 @@ def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm",
   mim = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=anchor,
       decoder_estimator=estimator, decoder_samples=decoder_samples,
-      decoder_weight_samples=weight_samples,
+      decoder_weight_samples=(
+          1 if weight_samples == "matched" else weight_samples
+      ),
+      decoder_matched_baseline=weight_samples == "matched",
   )
   amim = objectives.make_loss_fn(model, loss="amim")
 
@@ -274,6 +299,7 @@ def _decoder_half_gradients(estimator, decoder_samples, data_prior="gmm",
         ("rloo", 2, "gmm", 1), ("reinforce", 2, "gmm", 1),
         ("rloo", 2, "marginal", 1), ("rloo", 4, "marginal", 1),
         ("rloo", 2, "marginal", 8), ("batch_mean", 1, "marginal", 4),
+        ("rloo", 2, "marginal", "matched"), ("rloo", 4, "marginal", "matched"),
     ],
 )
 def test_decoder_gradient_is_unbiased_against_exact_enumeration(
@@ -282,7 +308,8 @@ def test_decoder_gradient_is_unbiased_against_exact_enumeration(
   """The Monte-Carlo mean of each unbiased estimator's gradient matches the
   enumerated one (and the pathwise-only gradient, without the score term,
   does not); also with the decoder marginal's sampled Jensen estimate of
-  log q(x) inside f, and with several brackets averaged into the weight."""
+  log q(x) inside f, with several brackets averaged into the weight, and
+  with the RLOO baseline at each sample's own importance noise."""
   samples, exact, naive = _decoder_half_gradients(
       estimator, decoder_samples, data_prior, weight_samples
   )
@@ -306,6 +333,31 @@ def test_decoder_baselines_lower_the_gradient_variance(
   reinforce, _, _ = _decoder_half_gradients("reinforce", decoder_samples)
   baseline, _, _ = _decoder_half_gradients(estimator, decoder_samples)
   assert baseline.var(0).sum() < 0.5 * reinforce.var(0).sum()
+
+
+def test_decoder_matched_baseline_shrinks_the_score_weights():
+  """RLOO with the decoder marginal, K = 2 and 4: at each sample's own
+  importance noise, the baseline cancels the noise its Jensen bracket of
+  log q(x) shares with the other samples' (-|e|^2 / 2 exactly), so the
+  REINFORCE weights |f - b| ("dec/score_scale") shrink. On this toy the
+  pathwise part dominates the gradient's variance, so the score weights are
+  what is compared (the dense HVAE's gradient SNR: BUILD_NOTES)."""
+  model = _bernoulli_model(data_prior="marginal")
+  x = _binary_batch(jax.random.key(0), 2000)
+  params = model.init(jax.random.key(1), x)
+  keys = jax.random.split(jax.random.key(3), 8)
+  for samples in (2, 4):
+    scales = {}
+    for matched in (False, True):
+      loss_fn = objectives.make_loss_fn(
+          model, loss="mim", latent_anchor=distributions.standard_normal(2),
+          decoder_estimator="rloo", decoder_samples=samples,
+          decoder_matched_baseline=matched,
+      )
+      scales[matched] = jax.jit(jax.vmap(
+          lambda k: loss_fn(params, {"x": x}, k)[1]["dec/score_scale"]
+      ))(keys)
+    assert float(scales[True].mean()) < 0.85 * float(scales[False].mean())
 
 
 def test_mean_estimator_is_biased():
