@@ -72,9 +72,11 @@ def test_loss_and_grads_same_on_one_and_four_devices(loss):
   assert max(float(np.abs(g).max()) for g in jax.tree.leaves(g1)) > 1e-3
 
 
-def test_dense_hvae_rloo_mim_same_on_one_and_four_devices():
+@pytest.mark.parametrize("matched", [False, True])
+def test_dense_hvae_rloo_mim_same_on_one_and_four_devices(matched):
   """The image objective with batch-coupled terms (VampPrior, RLOO baseline
-  over decoder samples) on the dense HVAE."""
+  over decoder samples, plain or at each sample's own importance noise) on
+  the dense HVAE."""
   model = models.HierarchicalVAE(vamp_pseudo_inputs=6, network="mlp")
   x = np.asarray(
       jax.random.uniform(jax.random.key(0), (8, 28, 28, 1)) < 0.3, np.float32
@@ -83,6 +85,7 @@ def test_dense_hvae_rloo_mim_same_on_one_and_four_devices():
   loss_fn = objectives.make_loss_fn(
       model, loss="mim", latent_anchor=objectives.MODEL_PRIOR,
       decoder_estimator="rloo", decoder_samples=2,
+      decoder_matched_baseline=matched,
   )
   grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
   results = []
