@@ -129,13 +129,14 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
   of `_MODEL_PRIORS` (samples of p(z), pathwise or detached).
 
   Returns ((`LatentTerms` `[K * B]`, x `[K * B, ...]`, z `[B, d]`),
-  reparameterized, extra): rows are sample-major (row k * B + b is sample k
-  of latent b); `reparameterized` is False for discrete x; `extra` is None,
-  or without gradient, for the REINFORCE weight and baseline
-  (`make_loss_fn`): with `weight_samples` M > 1, ("weight", `[K * B]` mean
-  of M Jensen brackets of log q(x), the one in the terms and M - 1 more);
-  with `matched_baseline`, ("cross", `[K, K * B]` bracket of row j * B + b
-  at the importance noise of row k * B + b, in entry `[k, j * B + b]`).
+  reparameterized, weight_log_q_x, cross_log_q_x): rows are sample-major
+  (row k * B + b is sample k of latent b); `reparameterized` is False for
+  discrete x. The last two, without gradient, serve the REINFORCE weight
+  and baseline (`make_loss_fn`): `weight_log_q_x` is None, or with
+  `weight_samples` M > 1 the `[K * B]` mean of M Jensen brackets of log q(x)
+  (the one in the terms and M - 1 more); `cross_log_q_x` is None, or with
+  `matched_baseline` `[K, K * B]`: entry `[k, j * B + b]` is the bracket of
+  row j * B + b at the importance noise of row k * B + b.
   """
   k_z, k_x, k_is = jax.random.split(key, 3)
   if isinstance(anchor, str) and anchor == MODEL_PRIOR:  # pathwise p(z)
@@ -171,7 +172,7 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
     z_is, log_q_is = distributions.sample_with_log_prob(q, seed=k)
     return m.decode(z_is).log_prob(x_rows), prior.log_prob(z_is), log_q_is
 
-  extra = None
+  weight_log_q_x = cross_log_q_x = None
   if matched_baseline:  # one importance key per sample slice k
     slice_keys = jax.random.split(k_is, num_samples)
 
@@ -193,7 +194,7 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
         x, jnp.arange(num_samples)
     )  # [K, B], [K, B], [K samples, K keys, B]
     log_q_z_given_x, log_q_x = log_q_z_given_x.reshape(-1), log_q_x.reshape(-1)
-    extra = ("cross", jnp.swapaxes(at_keys, 0, 1).reshape(num_samples, -1))
+    cross_log_q_x = jnp.swapaxes(at_keys, 0, 1).reshape(num_samples, -1)
     x = x.reshape(-1, *x.shape[2:])
   else:
     x = x.reshape(-1, *x.shape[2:])
@@ -209,9 +210,9 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
       brackets = jax.vmap(
           lambda k: losses.jensen_log_marginal(*bracket(q, x, k))
       )(extra_keys)
-      extra = ("weight", jax.lax.stop_gradient(
+      weight_log_q_x = jax.lax.stop_gradient(
           (log_q_x + jnp.sum(brackets, axis=0)) / weight_samples
-      ))
+      )
   terms = LatentTerms(
       log_p_x_given_z=log_p_x_given_z,
       log_p_z=jnp.tile(log_p_z, num_samples),
@@ -223,7 +224,7 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
           else log_p_x_given_z
       ),
   )
-  return (terms, x, z), reparameterized, extra
+  return (terms, x, z), reparameterized, weight_log_q_x, cross_log_q_x
 
 
 def decoder_terms(
@@ -530,20 +531,24 @@ def make_loss_fn(
             f"batch size {x.shape[0]} is not a multiple of decoder_samples="
             f"{decoder_samples}"
         )
-      (dec, _, _), reparameterized, extra = _decoder_half(
+      decoder_half = _decoder_half(
           m, latent_anchor, x.shape[0] // decoder_samples, k_dec, prior,
           decoder_estimator, decoder_samples, decoder_weight_samples,
           decoder_matched_baseline,
+      )
+      (dec, _, _), reparameterized, weight_log_q_x, cross_log_q_x = (
+          decoder_half
       )
       dec_per_example = objective.per_example(dec, beta)
       with_log_q_x = lambda log_q_x: objective.per_example(
           dec.replace(log_q_x=log_q_x), beta
       )
-      weight = dec_per_example
-      if extra is not None and extra[0] == "weight":
-        weight = with_log_q_x(extra[1])
-      if extra is not None and extra[0] == "cross":
-        cross = jax.vmap(with_log_q_x)(extra[1])  # [K noise, K * B]
+      weight = (
+          dec_per_example if weight_log_q_x is None
+          else with_log_q_x(weight_log_q_x)
+      )
+      if cross_log_q_x is not None:
+        cross = jax.vmap(with_log_q_x)(cross_log_q_x)  # [K noise, K * B]
         baseline = losses.matched_noise_baseline(
             cross.reshape(decoder_samples, decoder_samples, -1)
         ).reshape(-1)
