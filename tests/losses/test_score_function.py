@@ -121,6 +121,16 @@ def test_leave_one_out_baseline_values_and_errors():
     losses.leave_one_out_baseline(jnp.ones((1, 3)))
 
 
+def _assert_means_are_exact(*draws):
+  """Each `[N, P]` set of gradient draws averages to the enumerated
+  gradient within 4.5 standard errors."""
+  exact = _exact_gradient()
+  for estimates in draws:
+    se = estimates.std(0, ddof=1) / np.sqrt(len(estimates))
+    z = np.abs(estimates.mean(0) - exact) / se
+    assert z.max() < 4.5, (estimates.mean(0), exact, z)
+
+
 def _noisy_weight_estimate(key, weight_draws):
   """RLOO (2 x 4 samples) on a loss with zero-mean noise given x, f = loss +
   50 eps (as MIM's single-sample Jensen log q(x)), the score weighted by
@@ -149,11 +159,7 @@ def test_a_less_noisy_score_weight_is_unbiased_and_lowers_the_variance():
   draw = lambda m: np.asarray(jax.jit(jax.vmap(
       lambda k: _noisy_weight_estimate(k, m)))(keys), np.float64)
   single, averaged = draw(1), draw(16)
-  exact = _exact_gradient()
-  for estimates in (single, averaged):
-    se = estimates.std(0, ddof=1) / np.sqrt(len(estimates))
-    z = np.abs(estimates.mean(0) - exact) / se
-    assert z.max() < 4.5, (estimates.mean(0), exact, z)
+  _assert_means_are_exact(single, averaged)
   assert averaged.var(0).sum() < 0.5 * single.var(0).sum(), (
       averaged.var(0).sum(), single.var(0).sum())
 
@@ -208,11 +214,7 @@ def test_matched_noise_baseline_is_unbiased_and_cancels_shared_noise():
   draw = lambda matched: np.asarray(jax.jit(jax.vmap(
       lambda k: _matched_noise_estimate(k, matched)))(keys), np.float64)
   plain, matched = draw(False), draw(True)
-  exact = _exact_gradient()
-  for estimates in (plain, matched):
-    se = estimates.std(0, ddof=1) / np.sqrt(len(estimates))
-    z = np.abs(estimates.mean(0) - exact) / se
-    assert z.max() < 4.5, (estimates.mean(0), exact, z)
+  _assert_means_are_exact(plain, matched)
   assert matched.var(0).sum() < 0.25 * plain.var(0).sum(), (
       matched.var(0).sum(), plain.var(0).sum())
 
