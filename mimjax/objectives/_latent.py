@@ -195,9 +195,8 @@ def _decoder_half(m, anchor, batch_size, key, prior, estimator, num_samples,
     )  # [K, B], [K, B], [K samples, K keys, B]
     log_q_z_given_x, log_q_x = log_q_z_given_x.reshape(-1), log_q_x.reshape(-1)
     cross_log_q_x = jnp.swapaxes(at_keys, 0, 1).reshape(num_samples, -1)
-    x = x.reshape(-1, *x.shape[2:])
-  else:
-    x = x.reshape(-1, *x.shape[2:])
+  x = x.reshape(-1, *x.shape[2:])  # [K, B, ...] -> [K * B, ...]
+  if not matched_baseline:
     q = m.encode(x)
     log_q_z_given_x = q.log_prob(jnp.tile(z, (num_samples, 1)))
     log_q_x = _log_q_x(
