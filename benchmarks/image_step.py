@@ -6,7 +6,10 @@ value_and_grad of the objective + AdamNormGrad) on a fixed binary batch,
 (XLA:CPU compiles a scan body apart from the entry computation, and
 convolutions there behaved differently: BUILD_NOTES, session 24): compile
 time, then the best of `--repeats` timings, as images/second. Also reports
-each objective's step time relative to the VAE's. Usage:
+each objective's step time relative to the VAE's, and the FLOPs of one step
+relative to the VAE's (XLA's cost analysis of the compiled step): the ratio
+a step-time ratio cannot beat unless the VAE's kernels run less efficiently.
+Usage:
 
   python -m benchmarks.image_step --priors=standard_normal,vamp --losses=vae,amim,mim \
       [--network=mlp --decoder_estimator=rloo --decoder_samples=2] \
@@ -59,8 +62,14 @@ _ANCHOR = flags.DEFINE_enum(
 )
 
 
+def step_flops(step, *args):
+  """FLOPs of one compiled `step(*args)` (XLA's cost analysis)."""
+  cost = jax.jit(step).lower(*args).compile().cost_analysis()
+  return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
 def time_step(prior, loss):
-  """Returns (compile seconds, images per second) of one configuration."""
+  """Returns (compile seconds, images per second, FLOPs per step)."""
   key = jax.random.key(0)
   x = (jax.random.uniform(key, (_BATCH.value, 28, 28, 1)) < 0.13) * 1.0
   k = _K.value if prior == "vamp" else 0
@@ -102,6 +111,12 @@ def time_step(prior, loss):
 
   params = model.init(key, x)
   opt_state = optimizer.init(params["params"])
+  flops = step_flops(
+      lambda p, s, k: training.train_step(
+          p, s, {"x": x}, k, loss_fn=loss_fn, optimizer=optimizer, beta=1.0
+      ),
+      params, opt_state, key,
+  )
   start = time.perf_counter()
   compiled = jax.jit(epoch, donate_argnums=(0, 1)).lower(
       params, opt_state, x, key
@@ -117,7 +132,7 @@ def time_step(prior, loss):
     )
     losses.block_until_ready()
     best = min(best, (time.perf_counter() - start) / _STEPS.value)
-  return compile_s, _BATCH.value / best
+  return compile_s, _BATCH.value / best, flops
 
 
 def main(argv):
@@ -125,18 +140,22 @@ def main(argv):
   print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind}, "
         f"network {_NETWORK.value}, batch {_BATCH.value}, K = {_K.value}, "
         f"MIM decoder: {_ESTIMATOR.value} x {_DECODER_SAMPLES.value} "
-        f"(weight brackets {_WEIGHT_SAMPLES.value}), "
+        f"(weight brackets {_WEIGHT_SAMPLES.value}, matched baseline "
+        f"{_MATCHED.value}), "
         f"anchor {_ANCHOR.value}")
-  print("| prior | loss | compile s | images/s | step time / VAE step |")
-  print("| --- | --- | --- | --- | --- |")
+  print("| prior | loss | compile s | images/s | step time / VAE step "
+        "| GFLOP / step | FLOPs / VAE step |")
+  print("| --- | --- | --- | --- | --- | --- | --- |")
   for prior in _PRIORS.value:
-    vae_rate = None
+    vae_rate = vae_flops = None
     for loss in _LOSSES.value:
-      compile_s, rate = time_step(prior, loss)
-      vae_rate = rate if loss == "vae" else vae_rate
+      compile_s, rate, flops = time_step(prior, loss)
+      if loss == "vae":
+        vae_rate, vae_flops = rate, flops
       ratio = f"{vae_rate / rate:.2f}" if vae_rate else "-"
-      print(f"| {prior} | {loss} | {compile_s:.1f} | {rate:.1f} | {ratio} |",
-            flush=True)
+      flop_ratio = f"{flops / vae_flops:.2f}" if vae_flops else "-"
+      print(f"| {prior} | {loss} | {compile_s:.1f} | {rate:.1f} | {ratio} "
+            f"| {flops / 1e9:.2f} | {flop_ratio} |", flush=True)
 
 
 if __name__ == "__main__":
