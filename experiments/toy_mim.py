@@ -87,7 +87,7 @@ def _run_name(loss, hidden, latent_dim):
   return f"{loss.replace('>', '_then_')}_h{hidden}_z{latent_dim}"
 
 
-def _train_stages(config, source, loss, model, anchor, rundir, mesh):
+def train_stages(config, source, loss, model, anchor, rundir, mesh):
   """Trains `loss` ("a" or staged "a>b": b starts from a's best models)."""
   init_params, state = None, None
   stages = loss.split(">")
@@ -121,7 +121,7 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
     return result
   model = make_model(config, source.x_shape[0], hidden, latent_dim)
   anchor = latent_anchor(config.latent_anchor, latent_dim)
-  state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
+  state = train_stages(config, source, loss, model, anchor, rundir, mesh)
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   selected = training.selected_params(state)

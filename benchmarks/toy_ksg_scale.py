@@ -1,0 +1,84 @@
+"""How the KSG mutual information of a toy run depends on the codes' scale.
+
+The KSG estimator (`metrics.ksg_mutual_information`, the thesis's and the
+authors' MI of Fig. 4.1 / 4.2) takes the joint distance as the larger of
+the max-norm distances in x and in z. Its value at finite N is therefore
+not invariant to rescaling z, although I(x; z) is: when z's clusters lie
+closer together than x's k-NN distances, the z-neighbourhoods of the joint
+radius reach into other clusters. This re-evaluates the finished runs of a
+`experiments.toy_mim` workdir (restored, not retrained) on the whole test
+set, with the codes multiplied by each `--scales` factor, and with x and z
+both standardized per coordinate (unit variance, as scikit-learn's KSG
+estimators scale their inputs), one line per run and seed.
+
+  python -m experiments.toy_mim --config=configs/toy_gmm20d.py:small \\
+      --config.sweep.latent_dim="(6,)" --config.num_seeds=2 --workdir=W
+  python -m benchmarks.toy_ksg_scale --config=configs/toy_gmm20d.py:small \\
+      --config.sweep.latent_dim="(6,)" --config.num_seeds=2 --workdir=W
+"""
+
+import os
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import cli
+from experiments import toy_mim
+from mimjax import data
+from mimjax import evaluation
+from mimjax import metrics
+from mimjax import training
+
+# --config: the toy config the workdir was trained with; --workdir: a
+# finished `experiments.toy_mim` workdir (both `experiments.cli` flags).
+_SCALES = flags.DEFINE_list(
+    "scales", ["0.3", "1", "3", "10"], "Factors applied to the codes z."
+)
+
+
+def _standardized(a):
+  """Each column of `a [N, d]` divided by its standard deviation."""
+  return a / np.std(a, axis=0, keepdims=True)
+
+
+def main(argv):
+  del argv
+  config = cli.CONFIG.value
+  mesh = training.make_mesh()
+  source = data.make_source(**config.data, batch_size=config.train.batch_size)
+  x = np.asarray(source.test["x"])
+  scales = [float(s) for s in _SCALES.value]
+  print(f"| run | seed | N | {' | '.join(f'MI at z x {s:g}' for s in scales)} "
+        "| MI, x and z standardized |")
+  print(f"| --- | --- | --- | {' | '.join('---' for _ in scales)} | --- |")
+  for loss in config.sweep.losses:
+    for hidden in config.sweep.hidden:
+      for latent_dim in config.sweep.latent_dim:
+        name = f"{loss}_h{hidden}_z{latent_dim}"
+        model = toy_mim.make_model(config, x.shape[1], hidden, latent_dim)
+        anchor = toy_mim.latent_anchor(config.latent_anchor, latent_dim)
+        state = toy_mim.train_stages(  # restores the finished run
+            config, source, loss, model, anchor,
+            os.path.join(cli.WORKDIR.value, "runs", name), mesh,
+        )
+        selected = training.selected_params(state)
+        for seed in range(config.num_seeds):
+          params = jax.tree.map(lambda a, s=seed: a[s], selected)
+          z = np.asarray(evaluation.latent_summaries(
+              model, params, jnp.asarray(x), jax.random.key(seed)
+          )["z"])
+          mi = [metrics.ksg_mutual_information(x, s * z, k=config.eval.ksg_k)
+                for s in scales]
+          mi.append(metrics.ksg_mutual_information(
+              _standardized(x), _standardized(z), k=config.eval.ksg_k
+          ))
+          print(f"| {name} | {seed} | {len(x)} | "
+                f"{' | '.join(f'{v:.3f}' for v in mi)} |", flush=True)
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)
