@@ -11,7 +11,8 @@ relative to the VAE's (XLA's cost analysis of the compiled step): the ratio
 a step-time ratio cannot beat unless the VAE's kernels run less efficiently.
 Usage:
 
-  python -m benchmarks.image_step --priors=standard_normal,vamp --losses=vae,amim,mim \
+  python -m benchmarks.image_step --priors=standard_normal,vamp \
+      --losses=vae,amim,mim \
       [--network=mlp] [--decoder_matched_baseline=false] \
       [--latent_anchor=learned]
 
@@ -40,7 +41,9 @@ from experiments import common
 # benchmark times what `experiments.image_mim` trains.
 _DEFAULTS = image_common.base("mnist", "standard_normal")
 
-_PRIORS = flags.DEFINE_list("priors", ["standard_normal", "vamp"], "p(z2) kinds.")
+_PRIORS = flags.DEFINE_list(
+    "priors", ["standard_normal", "vamp"], "p(z2) kinds."
+)
 _LOSSES = flags.DEFINE_list("losses", ["vae", "amim", "mim"], "Objectives.")
 _BATCH = flags.DEFINE_integer("batch_size", 100, "Images per step.")
 _K = flags.DEFINE_integer("num_pseudo_inputs", 500, "VampPrior K.")

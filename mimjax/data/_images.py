@@ -119,9 +119,9 @@ def _load_omniglot(directory):
   if not path or not os.path.isfile(path):
     where = directory or "/path/to/folder"
     raise MissingInputError(
-        f"Omniglot needs the IWAE 28x28 split file {_OMNIGLOT_FILE} ({_OMNIGLOT_URL})"
-        f": put {_OMNIGLOT_FILE} in the folder {where} (missing: "
-        f"{os.path.join(where, _OMNIGLOT_FILE)}) and pass "
+        f"Omniglot needs the IWAE 28x28 split file {_OMNIGLOT_FILE} "
+        f"({_OMNIGLOT_URL}): put {_OMNIGLOT_FILE} in the folder {where} "
+        f"(missing: {os.path.join(where, _OMNIGLOT_FILE)}) and pass "
         f"--config.data.dir={where}"
     )
   import scipy.io  # pylint: disable=g-import-not-at-top

@@ -181,7 +181,8 @@ def validate_arrays(where, arrays):
           f"{where}: the {split} split is empty (x_{split} has shape "
           f"{x.shape}) and the run needs it: re-save it with {split} images"
       )
-    if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.integer)):
+    if not (np.issubdtype(x.dtype, np.number)
+            and np.issubdtype(y.dtype, np.integer)):
       raise InputError(
           f"{where}: want numeric images and integer labels in the {split} "
           f"split, got {x.dtype} and {y.dtype}: re-save x_{split} as uint8 "

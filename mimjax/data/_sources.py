@@ -100,7 +100,9 @@ class GMMSource:
 
   def _fixed(self, split_id, n):
     key = jax.random.fold_in(jax.random.key(self.seed), split_id)
-    return jax.device_get(_sample_gmm(key, jnp.asarray(self.means), self.std, n))
+    return jax.device_get(
+        _sample_gmm(key, jnp.asarray(self.means), self.std, n)
+    )
 
   @property
   def train_eval(self):

@@ -31,7 +31,9 @@ def _chunked(fn, x, chunk):
   if n == 0:
     raise ValueError(f"{len(x)} examples < evaluation chunk {chunk}")
   parts = [fn(x[i : i + chunk]) for i in range(0, n, chunk)]
-  return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+  return {
+      k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]
+  }
 
 
 @functools.partial(jax.jit, static_argnums=(0,))

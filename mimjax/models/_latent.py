@@ -82,9 +82,9 @@ def mlp_model(
     min_scale: standard-deviation floor of the Gaussian heads (encoder and,
       unless `decoder_min_scale`, decoder).
     decoder_min_scale: the floor of the decoder's Gaussian heads instead, if
-      > 0 (no effect on a "bernoulli" decoder). MIM's decoder half scores -log p(x|z) at x ~ p(x|z), the
-      decoder's own entropy, which a sharper decoder always lowers; on
-      continuous data only this floor bounds it.
+      > 0 (no effect on a "bernoulli" decoder). MIM's decoder half scores
+      -log p(x|z) at x ~ p(x|z), the decoder's own entropy, which a sharper
+      decoder always lowers; on continuous data only this floor bounds it.
     conditional: encoder head, "gaussian" or "gmm" (App. B).
     decoder_head: "gaussian", "gmm" or "bernoulli".
     num_components: mixture size for GMM heads (and GMM priors).
@@ -131,5 +131,7 @@ def mlp_model(
         x_dim, prior_components
     )
   else:
-    raise ValueError(f"unknown data_prior {data_prior!r}; use 'marginal', 'gmm'")
+    raise ValueError(
+        f"unknown data_prior {data_prior!r}; use 'marginal', 'gmm'"
+    )
   return LatentVariableModel(encoder, decoder, prior_module, data_prior_module)

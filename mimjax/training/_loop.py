@@ -63,7 +63,8 @@ def _past_deadline(epoch_seconds):
 
 def _input_dtype(x):
   """int32 for token ids (e.g. sentences), float32 for everything else."""
-  return np.int32 if np.issubdtype(np.asarray(x).dtype, np.integer) else np.float32
+  integer = np.issubdtype(np.asarray(x).dtype, np.integer)
+  return np.int32 if integer else np.float32
 
 
 def _validation_chunks(x, chunk_size, mesh):

@@ -81,14 +81,14 @@ class CollapseRule:
   MIM - H of Fig. 5.3). Otherwise it is *scale-collapsed* when the pooled
   noise share (`metrics.latent_health`) is at least `max_noise_share`: the
   posteriors are narrow, but their means spread even less, so most of the
-  aggregate posterior's variance is noise (the latent shrank onto the std floor; a learned prior
-  that shrank with it keeps the std ratio high, which is why the KL bound
-  decides). The pooled share is high whatever the posterior width, so
-  "scale" also names codes whose posteriors blew up (MIM - H at 500 units)
-  and partial collapses where some units sit at the prior and hold most of
-  the variance (VAE + H at 5 units, BUILD_NOTES). The alarm fires after
-  `checks` consecutive checks of one kind or the other and names the kind
-  of the latest.
+  aggregate posterior's variance is noise (the latent shrank onto the std
+  floor; a learned prior that shrank with it keeps the std ratio high,
+  which is why the KL bound decides). The pooled share is high whatever
+  the posterior width, so "scale" also names codes whose posteriors blew up
+  (MIM - H at 500 units) and partial collapses where some units sit at the
+  prior and hold most of the variance (VAE + H at 5 units, BUILD_NOTES).
+  The alarm fires after `checks` consecutive checks of one kind or the
+  other and names the kind of the latest.
 
   Attributes:
     max_std_ratio: posterior collapse needs posterior std / prior std >=
@@ -212,7 +212,8 @@ def schedule_outlook(rule, *, epoch, lr_scale, bad_epochs):
   if not (rule.decays_lr and rule.min_lr_scale > 0):
     zeros = np.zeros_like(bad)
     return dict(cuts=zeros, stop_cut=zeros, soonest=by_patience)
-  factor, floor = np.float32(rule.lr_decay_factor), np.float32(rule.min_lr_scale)
+  factor = np.float32(rule.lr_decay_factor)
+  floor = np.float32(rule.min_lr_scale)
   cuts, stop_cut = [], []
   for scale in lr_scale:
     done = int(np.rint(np.log(scale) / np.log(factor)))

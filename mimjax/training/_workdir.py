@@ -197,9 +197,9 @@ def check_same_config(workdir, old, new, *, what, safe_fields=SAFE_FIELDS):
   if diff:
     raise _errors.InputError(
         f"workdir {workdir} holds {what} from a different config ("
-        f"{describe_config_diff(diff)}). Undo the change, pass --overwrite to start "
-        "afresh (the old files are moved aside, not deleted), or use another "
-        "--workdir."
+        f"{describe_config_diff(diff)}). Undo the change, pass --overwrite "
+        "to start afresh (the old files are moved aside, not deleted), or use "
+        "another --workdir."
     )
 
 
