@@ -5,11 +5,15 @@ authors' MI of Fig. 4.1 / 4.2) takes the joint distance as the larger of
 the max-norm distances in x and in z. Its value at finite N is therefore
 not invariant to rescaling z, although I(x; z) is: when z's clusters lie
 closer together than x's k-NN distances, the z-neighbourhoods of the joint
-radius reach into other clusters. This re-evaluates the finished runs of a
-`experiments.toy_mim` workdir (restored, not retrained) on the whole test
-set, with the codes multiplied by each `--scales` factor, and with x and z
-both standardized per coordinate (unit variance, as scikit-learn's KSG
-estimators scale their inputs), one line per run and seed.
+radius reach into other clusters. This re-evaluates the finished runs of an
+`experiments.toy_mim` workdir (parameters restored read-only from their
+last checkpoints; nothing is trained or written) on the whole test set,
+with the posterior samples z the run's own evaluation drew (so the "z x 1"
+column is the run's `mi_ksg`) multiplied by each `--scales` factor, and
+with x and z both standardized per coordinate (unit variance, as
+scikit-learn's KSG estimators scale their inputs), one line per run and
+seed. `--config` (with the same overrides) and `--workdir` are the
+training run's:
 
   python -m experiments.toy_mim --config=configs/toy_gmm20d.py:small \\
       --config.sweep.latent_dim="(6,)" --config.num_seeds=2 --workdir=W
@@ -19,14 +23,15 @@ estimators scale their inputs), one line per run and seed.
 
 import os
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import cli
+from experiments import common
 from experiments import toy_mim
+import mimjax
 from mimjax import data
 from mimjax import evaluation
 from mimjax import metrics
@@ -44,12 +49,31 @@ def _standardized(a):
   return a / np.std(a, axis=0, keepdims=True)
 
 
+def _selected_params(config, source, rundir, model):
+  """The `[S, ...]` evaluated parameters of the finished run in `rundir`."""
+  if not os.path.isfile(os.path.join(rundir, "eval.json")):
+    raise mimjax.MissingInputError(
+        f"{rundir} holds no finished run (no eval.json): finish it with "
+        "experiments.toy_mim and the same --config and --workdir first"
+    )
+  like = training.init_state(
+      model, common.optimizer(config, source.steps_per_epoch),
+      jnp.zeros((8, *source.x_shape)), seed=config.seed,
+      num_seeds=config.num_seeds,
+  )
+  checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
+  restored = checkpointer.restore_parameters(like)
+  checkpointer.close()
+  if restored is None:
+    raise mimjax.MissingInputError(f"{rundir}/checkpoints holds no checkpoint")
+  return training.selected_params(like.replace(**restored))
+
+
 def main(argv):
   del argv
   config = cli.CONFIG.value
-  mesh = training.make_mesh()
   source = data.make_source(**config.data, batch_size=config.train.batch_size)
-  x = np.asarray(source.test["x"])
+  x = np.asarray(source.test["x"], np.float32)
   scales = [float(s) for s in _SCALES.value]
   print(f"| run | seed | N | {' | '.join(f'MI at z x {s:g}' for s in scales)} "
         "| MI, x and z standardized |")
@@ -57,18 +81,19 @@ def main(argv):
   for loss in config.sweep.losses:
     for hidden in config.sweep.hidden:
       for latent_dim in config.sweep.latent_dim:
-        name = f"{loss}_h{hidden}_z{latent_dim}"
+        name = toy_mim.run_name(loss, hidden, latent_dim)
         model = toy_mim.make_model(config, x.shape[1], hidden, latent_dim)
-        anchor = toy_mim.latent_anchor(config.latent_anchor, latent_dim)
-        state = toy_mim.train_stages(  # restores the finished run
-            config, source, loss, model, anchor,
-            os.path.join(cli.WORKDIR.value, "runs", name), mesh,
+        selected = _selected_params(
+            config, source, os.path.join(cli.WORKDIR.value, "runs", name),
+            model,
         )
-        selected = training.selected_params(state)
         for seed in range(config.num_seeds):
           params = jax.tree.map(lambda a, s=seed: a[s], selected)
+          # The key of the run's own evaluation (`toy_mim`, then
+          # `evaluation.evaluate_latent_model`'s first split).
+          key = jax.random.fold_in(jax.random.key(config.seed + 1), seed)
           z = np.asarray(evaluation.latent_summaries(
-              model, params, jnp.asarray(x), jax.random.key(seed)
+              model, params, jnp.asarray(x), jax.random.split(key, 3)[0]
           )["z"])
           mi = [metrics.ksg_mutual_information(x, s * z, k=config.eval.ksg_k)
                 for s in scales]
@@ -81,4 +106,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  cli.run_main(main)

@@ -83,12 +83,15 @@ def make_model(config, x_dim, hidden, latent_dim):
 _VALIDATION_LOSSES = ("loss", "encoder_half")
 
 
-def _run_name(loss, hidden, latent_dim):
+def run_name(loss, hidden, latent_dim):
+  """The folder name of one sweep point under `<workdir>/runs/`."""
   return f"{loss.replace('>', '_then_')}_h{hidden}_z{latent_dim}"
 
 
-def train_stages(config, source, loss, model, anchor, rundir, mesh):
-  """Trains `loss` ("a" or staged "a>b": b starts from a's best models)."""
+def _train_stages(config, source, loss, model, anchor, rundir, mesh):
+  """Trains `loss` ("a" or staged "a>b": b starts from a's best models),
+  resuming each stage from its folder under `rundir`; returns the last
+  stage's final `TrainState`."""
   init_params, state = None, None
   stages = loss.split(">")
   for i, stage in enumerate(stages):
@@ -121,7 +124,7 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
     return result
   model = make_model(config, source.x_shape[0], hidden, latent_dim)
   anchor = latent_anchor(config.latent_anchor, latent_dim)
-  state = train_stages(config, source, loss, model, anchor, rundir, mesh)
+  state = _train_stages(config, source, loss, model, anchor, rundir, mesh)
   test, train_sample = source.test, source.train_eval
   per_seed, arrays = [], None
   selected = training.selected_params(state)
@@ -296,7 +299,7 @@ def _run_sweep(config, workdir):
       for hidden in config.sweep.hidden
       for latent_dim in config.sweep.latent_dim
   ]
-  points = [_run_name(*point) for point in grid]
+  points = [run_name(*point) for point in grid]
 
   def train_point(point, name):
     logging.info("=== %s (%d seeds)", name, config.num_seeds)
