@@ -117,17 +117,7 @@ def _toy_model(config, source, run_name):
 
 def _validation_noise(config, source, model, loss_fn, rundir):
   """`[S, keys]` validation losses of the final parameters."""
-  optimizer = common.optimizer(config, source.steps_per_epoch)
-  like = training.init_state(
-      model, optimizer, jnp.zeros((8, *source.x_shape)), seed=config.seed,
-      num_seeds=config.num_seeds,
-  )
-  checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
-  restored = checkpointer.restore_parameters(like)
-  checkpointer.close()
-  if restored is None:
-    raise mimjax.MissingInputError(f"{rundir}/checkpoints holds no checkpoint")
-  params = restored["params"]
+  params = common.restore_parameters(config, model, source, rundir).params
   n = config.train.eval_batch_size
   x = np.asarray(source.validation["x"], np.float32)
   chunks = jnp.asarray(x[: len(x) // n * n].reshape(-1, n, *x.shape[1:]))

@@ -56,17 +56,9 @@ def _selected_params(config, source, rundir, model):
         f"{rundir} holds no finished run (no eval.json): finish it with "
         "experiments.toy_mim and the same --config and --workdir first"
     )
-  like = training.init_state(
-      model, common.optimizer(config, source.steps_per_epoch),
-      jnp.zeros((8, *source.x_shape)), seed=config.seed,
-      num_seeds=config.num_seeds,
+  return training.selected_params(
+      common.restore_parameters(config, model, source, rundir)
   )
-  checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
-  restored = checkpointer.restore_parameters(like)
-  checkpointer.close()
-  if restored is None:
-    raise mimjax.MissingInputError(f"{rundir}/checkpoints holds no checkpoint")
-  return training.selected_params(like.replace(**restored))
 
 
 def main(argv):

@@ -217,6 +217,31 @@ def optimizer(config, steps_per_epoch):
   )
 
 
+def restore_parameters(config, model, source, rundir):
+  """The parameters of the finished run of `config` in `rundir`, read-only.
+
+  Returns:
+    A `TrainState` shaped like the run's, holding the newest checkpoint's
+    "params", "best_params" and "best_epoch" (`Checkpointer.
+    restore_parameters`): a state to evaluate (`training.selected_params`),
+    not to resume.
+
+  Raises:
+    mimjax.MissingInputError: `rundir/checkpoints` holds no checkpoint.
+  """
+  like = training.init_state(
+      model, optimizer(config, source.steps_per_epoch),
+      jax.numpy.zeros((8, *source.x_shape)), seed=config.seed,
+      num_seeds=config.num_seeds,
+  )
+  checkpointer = training.Checkpointer(os.path.join(rundir, "checkpoints"))
+  restored = checkpointer.restore_parameters(like)
+  checkpointer.close()
+  if restored is None:
+    raise mimjax.MissingInputError(f"{rundir}/checkpoints holds no checkpoint")
+  return like.replace(**restored)
+
+
 def train(config, **kwargs):
   """`training.train` with the settings, optimiser, seeds and collapse rule
   of `config` (`train`, `optim`, `seed`, `num_seeds` and, when `kwargs`
