@@ -81,9 +81,9 @@ def main(argv):
         )
         for seed in range(config.num_seeds):
           params = jax.tree.map(lambda a, s=seed: a[s], selected)
-          # The key of the run's own evaluation (`toy_mim`, then
-          # `evaluation.evaluate_latent_model`'s first split).
-          key = jax.random.fold_in(jax.random.key(config.seed + 1), seed)
+          # The test codes of the run's own evaluation: the first split of
+          # its key in `evaluation.evaluate_latent_model`.
+          key = toy_mim.evaluation_key(config, seed)
           z = np.asarray(evaluation.latent_summaries(
               model, params, jnp.asarray(x), jax.random.split(key, 3)[0]
           )["z"])

@@ -83,6 +83,12 @@ def make_model(config, x_dim, hidden, latent_dim):
 _VALIDATION_LOSSES = ("loss", "encoder_half")
 
 
+def evaluation_key(config, seed):
+  """The key of seed `seed`'s test evaluation
+  (`evaluation.evaluate_latent_model`)."""
+  return jax.random.fold_in(jax.random.key(config.seed + 1), seed)
+
+
 def run_name(loss, hidden, latent_dim):
   """The folder name of one sweep point under `<workdir>/runs/`."""
   return f"{loss.replace('>', '_then_')}_h{hidden}_z{latent_dim}"
@@ -130,7 +136,7 @@ def _train_and_evaluate(config, source, loss, hidden, latent_dim, rundir, mesh):
   selected = training.selected_params(state)
   for i in range(config.num_seeds):
     params = jax.tree.map(lambda a, i=i: a[i], selected)
-    key = jax.random.fold_in(jax.random.key(config.seed + 1), i)
+    key = evaluation_key(config, i)
     metrics, out = evaluation.evaluate_latent_model(
         model, params, test=test, train=train_sample, key=key, **config.eval
     )
