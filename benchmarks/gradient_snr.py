@@ -102,7 +102,7 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
       **image_variants.parse_estimator(estimator),
   )
 
-  def one(key):
+  def one(params, x, reference, key):
     g = _group_vectors(
         jax.grad(lambda p: loss_fn(p, {"x": x}, key, 1.0)[0])(params)
     )
@@ -114,9 +114,12 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
         )
     return out
 
+  # The parameters, the batch and the reference are arguments, not
+  # captured constants: XLA would otherwise constant-fold the encoder's
+  # convolutions of the fixed batch at compile time.
   @jax.jit
-  def chunk_sums(keys):
-    stats = jax.lax.map(one, keys)
+  def chunk_sums(params, x, reference, keys):
+    stats = jax.lax.map(lambda k: one(params, x, reference, k), keys)
     return jax.tree.map(lambda a: jnp.sum(a, axis=0), stats)
 
   keys = jax.random.split(jax.random.key(seed), num_keys)
@@ -124,7 +127,9 @@ def gradient_statistics(model, params, x, estimator, num_keys, seed,
     raise ValueError(f"--keys and --reference_keys must be multiples of {chunk}")
   total = None
   for start in range(0, num_keys, chunk):
-    sums = jax.device_get(chunk_sums(keys[start:start + chunk]))
+    sums = jax.device_get(
+        chunk_sums(params, x, reference, keys[start:start + chunk])
+    )
     total = sums if total is None else jax.tree.map(np.add, total, sums)
   return {
       group: dict(
