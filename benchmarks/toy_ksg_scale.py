@@ -70,6 +70,7 @@ def main(argv):
   print(f"| run | seed | N | {' | '.join(f'MI at z x {s:g}' for s in scales)} "
         "| MI, x and z standardized |")
   print(f"| --- | --- | --- | {' | '.join('---' for _ in scales)} | --- |")
+  per_run = {}
   for loss in config.sweep.losses:
     for hidden in config.sweep.hidden:
       for latent_dim in config.sweep.latent_dim:
@@ -94,6 +95,21 @@ def main(argv):
           ))
           print(f"| {name} | {seed} | {len(x)} | "
                 f"{' | '.join(f'{v:.3f}' for v in mi)} |", flush=True)
+          per_run.setdefault(name, []).append(mi)
+  _print_summary(per_run, scales)
+
+
+def _print_summary(per_run, scales):
+  """Mean +- std over seeds of each run's row (`per_run[name]`: a list of
+  per-seed value lists, columns as in the per-seed table)."""
+  print(f"\n| run | seeds | {' | '.join(f'MI at z x {s:g}' for s in scales)}"
+        " | MI, x and z standardized |")
+  print(f"| --- | --- | {' | '.join('---' for _ in scales)} | --- |")
+  for name, rows in per_run.items():
+    rows = np.asarray(rows)
+    cells = [f"{m:.3f} ± {s:.3f}"
+             for m, s in zip(rows.mean(axis=0), rows.std(axis=0))]
+    print(f"| {name} | {len(rows)} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
