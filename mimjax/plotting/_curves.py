@@ -11,6 +11,10 @@ from mimjax.plotting import _figure
 
 _SUBPLOT_INCHES = (3.6, 3.2)
 _LINESTYLES = ("-", "--", ":", "-.")
+# `training_curves`: most runs named one by one in the legend, and the share
+# of each curve's first epochs left out of the y range.
+_MAX_NAMED_CURVES = 6
+_SKIPPED_SHARE = 0.1
 
 
 def _describe(run, index):
@@ -101,7 +105,12 @@ def training_curves(curves, path, *, metric="val/loss"):
   """One line per run of `metric` against the epoch.
 
   Lines are coloured by loss (runs named `<loss>_...` share its colour and
-  differ in line style).
+  differ in line style). Up to `_MAX_NAMED_CURVES` runs are named in the
+  legend; beyond that the legend names each loss with its number of runs.
+  The y range covers every curve after its first `_SKIPPED_SHARE` of
+  epochs, so a warm-up spike (an untrained model's loss is often 10-100x
+  the trained one's) does not flatten the curves; earlier points above it
+  run off the top.
 
   Args:
     curves: dict name -> sequence of (epoch, value) pairs.
@@ -118,7 +127,8 @@ def training_curves(curves, path, *, metric="val/loss"):
     raise ValueError("curves is empty")
   fig = _figure.new_figure(*_SUBPLOT_INCHES)
   ax = fig.subplots()
-  styles = {}
+  styles, groups, shown = {}, {}, []
+  named = len(curves) <= _MAX_NAMED_CURVES
   for i, (name, points) in enumerate(curves.items()):
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
@@ -128,8 +138,30 @@ def training_curves(curves, path, *, metric="val/loss"):
       )
     color = _figure.loss_color(name, i)
     style = styles.setdefault(color, itertools.cycle(_LINESTYLES))
-    ax.plot(*points.T, color=color, linestyle=next(style), label=name)
+    ax.plot(*points.T, color=color, linestyle=next(style),
+            label=name if named else None)
+    groups.setdefault(color, []).append(name)
+    shown.append(points[int(len(points) * _SKIPPED_SHARE):, 1])
   ax.set(xlabel="epoch", ylabel=metric)
+  _set_y_range(ax, shown)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize="small")
+  if named:
+    ax.legend(fontsize="small")
+  else:
+    for color, names in groups.items():
+      loss = _figure.loss_of(names[0]) or names[0]
+      ax.plot([], [], color=color, label=f"{loss} ({len(names)} runs)")
+    ax.legend(fontsize="small")
   return _figure.save(fig, path)
+
+
+def _set_y_range(ax, shown):
+  """y limits spanning the finite values of `shown` (a list of arrays),
+  with 5 % margins; unchanged when none is finite."""
+  values = np.concatenate(shown) if shown else np.zeros(0)
+  values = values[np.isfinite(values)]
+  if values.size == 0:
+    return
+  low, high = float(values.min()), float(values.max())
+  margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+  ax.set_ylim(low - margin, high + margin)

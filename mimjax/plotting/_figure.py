@@ -38,27 +38,39 @@ _SLACK_PX = 1.0  # Rounding slack of measured text extents.
 # Least space kept between neighbouring tick labels, and between a wrapped
 # title and its column's edges.
 _GAP_PX = 3.0
+# Least width and height of a drawn axes box.
+_MIN_AXES_PX = 60.0
+
+
+def loss_of(name):
+  """The loss a series is named after, or None.
+
+  Args:
+    name: loss name ("mim", "vae", ...) or run name such as "vae_h_h20_z2"
+      or "smim mean z"; the longest loss name that `name` equals or starts
+      with (followed by "_" or " ") is its loss.
+  """
+  matches = [
+      loss for loss in LOSS_COLORS
+      if name == loss or name.startswith((loss + "_", loss + " "))
+  ]
+  return max(matches, key=len) if matches else None
 
 
 def loss_color(name, index=0):
   """Colour of a loss, or of a run named `<loss>_...` after its loss.
 
   Args:
-    name: loss name ("mim", "vae", ...) or run name such as "vae_h_h20_z2"
-      or "smim mean z"; the longest loss name that `name` equals or starts
-      with (followed by "_" or " ") decides.
+    name: loss or run name (see `loss_of`).
     index: position of `name` among the plotted series; picks a colour for
       names that match no loss.
 
   Returns:
     A matplotlib colour.
   """
-  matches = [
-      loss for loss in LOSS_COLORS
-      if name == loss or name.startswith((loss + "_", loss + " "))
-  ]
-  if matches:
-    return LOSS_COLORS[max(matches, key=len)]
+  loss = loss_of(name)
+  if loss is not None:
+    return LOSS_COLORS[loss]
   return _OTHER_COLORS[index % len(_OTHER_COLORS)]
 
 
@@ -157,7 +169,8 @@ def _hide_crowded_tick_labels(fig, renderer):
 
 
 def illegible_texts(fig):
-  """Texts of `fig` that leave its canvas or overlap another text.
+  """Texts of `fig` that leave its canvas or overlap another text, and axes
+  squeezed below `_MIN_AXES_PX` by their texts.
 
   Lays `fig` out as saving does, then measures with its canvas's renderer
   every non-empty Text artist that drawing it draws: titles, axis and tick
@@ -173,7 +186,13 @@ def illegible_texts(fig):
       for t in _drawn(fig, text.Text) if t.get_text()
   ]
   canvas = fig.bbox.padded(_SLACK_PX)
-  problems = [
+  collapsed = [
+      f"axes {i} is only {_bounds(ax.bbox)} (its texts crowd it out)"
+      for i, ax in enumerate(fig.axes)
+      if _is_plot_axes(ax)
+      and min(ax.bbox.width, ax.bbox.height) < _MIN_AXES_PX
+  ]
+  problems = collapsed + [
       f"{s!r} at {_bounds(box)} leaves the canvas {_bounds(fig.bbox)}"
       for s, box in boxes
       if not (canvas.contains(box.x0, box.y0)
@@ -184,6 +203,12 @@ def illegible_texts(fig):
       for (s, a), (t, b) in itertools.combinations(boxes, 2)
       if a.padded(-_SLACK_PX).overlaps(b.padded(-_SLACK_PX))
   ]
+
+
+def _is_plot_axes(ax):
+  """Whether `ax` is a visible axes with its axis drawn, not a colorbar
+  (narrow by design) or an image tile (axis off)."""
+  return ax.get_visible() and ax.axison and ax.get_label() != "<colorbar>"
 
 
 def _bounds(box):

@@ -111,6 +111,14 @@ _FIGURES = {
         {name: [(e, 1e5 / (e + 1)) for e in range(200)] for name in _TOY_RUNS},
         path, metric="val loss (bits/dim)",
     ),
+    ("training_curves", "a 20-run sweep"): lambda path: (
+        plotting.training_curves(
+            {f"{loss}_h50_z{z}": [(e, 4e3 if e < 3 else 70.0 + z / (e + 1))
+                                  for e in range(200)]
+             for loss in ("mim", "vae") for z in range(2, 22, 2)},
+            path,
+        )
+    ),
     ("reconstructions_and_posteriors", "long names"): (
         lambda path: plotting.reconstructions_and_posteriors(
             [_toy_2d_panel(name) for name in _TOY_RUNS],

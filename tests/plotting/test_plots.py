@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mimjax import plotting
+from mimjax.plotting import _figure
 
 
 def _check_png(path, width_over_height):
@@ -149,6 +150,49 @@ def test_training_curves(tmp_path):
   path = str(tmp_path / "curves.png")
   assert plotting.training_curves(curves, path) == path
   _check_png(path, 3.6 / 3.2)
+
+
+def _sweep_curves():
+  """Ten MIM and ten VAE runs of 200 epochs with a warm-up spike of 4000."""
+  return {
+      f"{loss}_h50_z{2 * k + 2}": [
+          (epoch, 4000.0 if epoch < 3 else 70.0 + k + 10.0 / (epoch + 1))
+          for epoch in range(200)
+      ]
+      for loss in ("mim", "vae") for k in range(10)
+  }
+
+
+def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
+    tmp_path, monkeypatch
+):
+  seen = {}
+  save = _figure.save
+
+  def capturing_save(fig, path):
+    ax = fig.axes[0]
+    seen["legend"] = [t.get_text() for t in ax.get_legend().get_texts()]
+    seen["ylim"] = ax.get_ylim()
+    return save(fig, path)
+
+  monkeypatch.setattr(_figure, "save", capturing_save)
+  path = str(tmp_path / "curves.png")
+  plotting.training_curves(_sweep_curves(), path)
+  assert seen["legend"] == ["mim (10 runs)", "vae (10 runs)"]
+  low, high = seen["ylim"]
+  assert low < 70.0 and 79.0 < high < 100.0  # the spike of 4000 is off the top
+  _check_png(path, 3.6 / 3.2)
+
+
+def test_training_curves_name_few_runs_one_by_one(tmp_path, monkeypatch):
+  seen = {}
+  save = _figure.save
+  monkeypatch.setattr(_figure, "save", lambda fig, path: seen.update(
+      legend=[t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+  ) or save(fig, path))
+  curves = dict(list(_sweep_curves().items())[:3])
+  plotting.training_curves(curves, str(tmp_path / "curves.png"))
+  assert seen["legend"] == list(curves)
 
 
 def test_loss_colors():
