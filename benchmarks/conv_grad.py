@@ -30,11 +30,18 @@ def _best(fn, *args, repeats=3):
 
 def _in_scan(fn):
   """`fn` over a stack of inputs inside a `lax.scan` (as the epoch program
-  runs it), one summed output per input."""
+  runs it), its whole outputs stacked.
+
+  The outputs are returned, not summed: XLA:CPU fuses a weight-gradient
+  convolution into a reduction that consumes it alone, and a fused
+  convolution runs in the loop emitter, 2-3x slower than the convolution
+  runtime (BUILD_NOTES, session 30). A training step feeds the gradient to
+  the optimiser, which does not fuse it so.
+  """
 
   def scanned(xs, w):
     def body(carry, x):
-      return carry, jax.tree.map(jnp.sum, fn(x, w))
+      return carry, fn(x, w)
     return jax.lax.scan(body, 0, xs)[1]
 
   return scanned
@@ -69,7 +76,8 @@ def main():
     print(f"{name}: forward {fwd:.3f} s ({flop / fwd / 1e9:.0f} GFLOP/s), "
           f"weight grad {dw:.3f} s, forward + both grads {both:.3f} s")
   # Inside a scan body XLA:CPU does not canonicalise convolution layouts:
-  # XLA's own weight gradient there takes ~30 s per batch (not timed).
+  # XLA's own forward + both gradients there took 46 s per batch (session
+  # 30; not timed here).
   xs = jnp.stack([x, x])
   loss = lambda x, w: jnp.sum(ours(x, w) ** 2)
   both = _in_scan(jax.grad(loss, argnums=(0, 1)))

@@ -1,0 +1,93 @@
+"""PyTorch's CPU convolution on the layers `benchmarks.conv_grad` times.
+
+The yardstick for what is left inside XLA's convolution kernel itself
+(issue 15): the same decoder layer (3x3, 64 -> 128 channels, batch 100,
+28 x 28) timed as `benchmarks.conv_grad` times XLA's, i.e. forward, weight
+gradient, and forward + both gradients of sum(conv(x, w)^2), best of
+`--repeats`, then the convHVAE's edge layers (forward + both gradients).
+NCHW float32 as the authors' code runs it (PyTorch's oneDNN kernels),
+`torch.set_num_threads(--threads)`. PyTorch is not a mimjax dependency:
+
+  pip install torch   # CPU build, in its own venv
+  python -m benchmarks.torch_conv_grad
+"""
+
+import time
+
+from absl import app
+from absl import flags
+
+_THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timings (best is kept).")
+
+# (name, input [N, H, W, C], kernel [k, k, C, D], stride, padding), as in
+# `benchmarks.conv_grad`.
+_EDGE_LAYERS = (
+    ("VampPrior pseudo-inputs, 7x7 1 -> 64", (500, 28, 28, 1), (7, 7, 1, 64),
+     1, 3),
+    ("decoder mean, 3x3 64 -> 1", (100, 28, 28, 64), (3, 3, 64, 1), 1, 1),
+    ("pseudo-inputs, stride 2, 3x3 32 -> 64", (500, 28, 28, 32),
+     (3, 3, 32, 64), 2, 1),
+    ("pseudo-inputs, stride 2, 3x3 64 -> 128", (500, 14, 14, 64),
+     (3, 3, 64, 128), 2, 1),
+)
+
+
+def _best(fn):
+  """Best seconds of `fn()` over `--repeats` calls, after one warm-up."""
+  fn()
+  best = float("inf")
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    fn()
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def _tensors(torch, x_shape, w_shape):
+  """NCHW input and OIHW weight for NHWC `x_shape`, HWIO `w_shape`."""
+  n, h, w, c = x_shape
+  k1, k2, ci, co = w_shape
+  gen = torch.Generator().manual_seed(0)
+  x = torch.randn(n, c, h, w, generator=gen)
+  weight = 0.05 * torch.randn(co, ci, k1, k2, generator=gen)
+  return x, weight
+
+
+def main(argv):
+  del argv
+  import torch  # pylint: disable=g-import-not-at-top
+  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+
+  torch.set_num_threads(_THREADS.value)
+  print(f"PyTorch {torch.__version__}, {_THREADS.value} threads")
+  x, w = _tensors(torch, (100, 28, 28, 64), (3, 3, 64, 128))
+  flop = 2 * 100 * 28 * 28 * 9 * 64 * 128
+
+  def forward():
+    with torch.no_grad():
+      F.conv2d(x, w, padding=1)
+
+  def gradients(x_grad):
+    xs = x.detach().requires_grad_(x_grad)
+    ws = w.detach().requires_grad_(True)
+    (F.conv2d(xs, ws, padding=1) ** 2).sum().backward()
+
+  fwd = _best(forward)
+  dw = _best(lambda: gradients(False))
+  both = _best(lambda: gradients(True))
+  print(f"PyTorch conv: forward {fwd:.3f} s ({flop / fwd / 1e9:.0f} GFLOP/s), "
+        f"weight grad {dw:.3f} s, forward + both grads {both:.3f} s")
+  for name, x_shape, w_shape, stride, padding in _EDGE_LAYERS:
+    x, w = _tensors(torch, x_shape, w_shape)
+
+    def step(x=x, w=w, stride=stride, padding=padding):
+      xs = x.detach().requires_grad_(True)
+      ws = w.detach().requires_grad_(True)
+      (F.conv2d(xs, ws, stride=stride, padding=padding) ** 2).sum().backward()
+
+    print(f"{name}: forward + both grads {_best(step) * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+  app.run(main)
