@@ -14,6 +14,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from benchmarks import _conv_layers
 from mimjax import models
 import experiments  # noqa: F401  (the entrypoints' XLA:CPU convolutions)
 
@@ -47,18 +48,6 @@ def _in_scan(fn):
   return scanned
 
 
-# (name, input [N, H, W, C], kernel, stride, padding) of the convHVAE
-_EDGE_LAYERS = (
-    ("VampPrior pseudo-inputs, 7x7 1 -> 64", (500, 28, 28, 1), (7, 7, 1, 64),
-     1, 3),
-    ("decoder mean, 3x3 64 -> 1", (100, 28, 28, 64), (3, 3, 64, 1), 1, 1),
-    ("pseudo-inputs, stride 2, 3x3 32 -> 64", (500, 28, 28, 32),
-     (3, 3, 32, 64), 2, 1),
-    ("pseudo-inputs, stride 2, 3x3 64 -> 128", (500, 14, 14, 64),
-     (3, 3, 64, 128), 2, 1),
-)
-
-
 def main():
   kx, kw = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (100, 28, 28, 64))
@@ -84,7 +73,7 @@ def main():
   per_batch = _best(jax.jit(both), xs, w) / len(xs)
   print(f"mimjax conv2d inside lax.scan: forward + both grads "
         f"{per_batch:.3f} s per batch")
-  for name, x_shape, w_shape, stride, padding in _EDGE_LAYERS:
+  for name, x_shape, w_shape, stride, padding in _conv_layers.EDGE_LAYERS:
     x = jax.random.normal(kx, (2, *x_shape))
     w = 0.05 * jax.random.normal(kw, w_shape)
     loss = lambda x, w, s=stride, p=padding: jnp.sum(

@@ -17,20 +17,10 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarks import _conv_layers
+
 _THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timings (best is kept).")
-
-# (name, input [N, H, W, C], kernel [k, k, C, D], stride, padding), as in
-# `benchmarks.conv_grad`.
-_EDGE_LAYERS = (
-    ("VampPrior pseudo-inputs, 7x7 1 -> 64", (500, 28, 28, 1), (7, 7, 1, 64),
-     1, 3),
-    ("decoder mean, 3x3 64 -> 1", (100, 28, 28, 64), (3, 3, 64, 1), 1, 1),
-    ("pseudo-inputs, stride 2, 3x3 32 -> 64", (500, 28, 28, 32),
-     (3, 3, 32, 64), 2, 1),
-    ("pseudo-inputs, stride 2, 3x3 64 -> 128", (500, 14, 14, 64),
-     (3, 3, 64, 128), 2, 1),
-)
 
 
 def _best(fn):
@@ -78,7 +68,7 @@ def main(argv):
   both = _best(lambda: gradients(True))
   print(f"PyTorch conv: forward {fwd:.3f} s ({flop / fwd / 1e9:.0f} GFLOP/s), "
         f"weight grad {dw:.3f} s, forward + both grads {both:.3f} s")
-  for name, x_shape, w_shape, stride, padding in _EDGE_LAYERS:
+  for name, x_shape, w_shape, stride, padding in _conv_layers.EDGE_LAYERS:
     x, w = _tensors(torch, x_shape, w_shape)
 
     def step(x=x, w=w, stride=stride, padding=padding):
