@@ -107,10 +107,11 @@ def training_curves(curves, path, *, metric="val/loss"):
   Lines are coloured by loss (runs named `<loss>_...` share its colour and
   differ in line style). Up to `_MAX_NAMED_CURVES` runs are named in the
   legend; beyond that the legend names each loss with its number of runs.
-  The y range covers every curve after its first `_SKIPPED_SHARE` of
-  epochs, so a warm-up spike (an untrained model's loss is often 10-100x
-  the trained one's) does not flatten the curves; earlier points above it
-  run off the top.
+  The y range runs from the least value to the largest one after each
+  curve's first `_SKIPPED_SHARE` of epochs, so a warm-up spike (an
+  untrained model's loss is often 10-100x the trained one's) runs off the
+  top instead of flattening the curves, while a metric that rises (BLEU)
+  keeps its low start.
 
   Args:
     curves: dict name -> sequence of (epoch, value) pairs.
@@ -127,7 +128,7 @@ def training_curves(curves, path, *, metric="val/loss"):
     raise ValueError("curves is empty")
   fig = _figure.new_figure(*_SUBPLOT_INCHES)
   ax = fig.subplots()
-  styles, groups, shown = {}, {}, []
+  styles, groups, values, late_values = {}, {}, [], []
   named = len(curves) <= _MAX_NAMED_CURVES
   for i, (name, points) in enumerate(curves.items()):
     points = np.asarray(points, dtype=np.float64)
@@ -141,27 +142,29 @@ def training_curves(curves, path, *, metric="val/loss"):
     ax.plot(*points.T, color=color, linestyle=next(style),
             label=name if named else None)
     groups.setdefault(color, []).append(name)
-    shown.append(points[int(len(points) * _SKIPPED_SHARE):, 1])
+    values.append(points[:, 1])
+    late_values.append(points[int(len(points) * _SKIPPED_SHARE):, 1])
   ax.set(xlabel="epoch", ylabel=metric)
-  _set_y_range(ax, shown)
+  _set_y_range(ax, values, late_values)
   ax.grid(alpha=0.3)
-  if named:
-    ax.legend(fontsize="small")
-  else:
+  if not named:
     for color, names in groups.items():
       loss = _figure.loss_of(names[0]) or names[0]
       ax.plot([], [], color=color, label=f"{loss} ({len(names)} runs)")
-    ax.legend(fontsize="small")
+  ax.legend(fontsize="small")
   return _figure.save(fig, path)
 
 
-def _set_y_range(ax, shown):
-  """y limits spanning the finite values of `shown` (a list of arrays),
-  with 5 % margins; unchanged when none is finite."""
-  values = np.concatenate(shown) if shown else np.zeros(0)
-  values = values[np.isfinite(values)]
-  if values.size == 0:
+def _set_y_range(ax, values, late_values):
+  """y limits from the least finite value of `values` to the largest of
+  `late_values` (lists of arrays), with 5 % margins; unchanged when either
+  holds no finite value."""
+  values, late_values = (
+      np.concatenate(v)[np.isfinite(np.concatenate(v))]
+      for v in (values, late_values)
+  )
+  if values.size == 0 or late_values.size == 0:
     return
-  low, high = float(values.min()), float(values.max())
+  low, high = float(values.min()), float(late_values.max())
   margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
   ax.set_ylim(low - margin, high + margin)

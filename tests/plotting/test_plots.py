@@ -184,6 +184,17 @@ def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
   _check_png(path, 3.6 / 3.2)
 
 
+def test_training_curves_keep_a_rising_metrics_low_start(tmp_path, monkeypatch):
+  seen = {}
+  save = _figure.save
+  monkeypatch.setattr(_figure, "save", lambda fig, path: seen.update(
+      ylim=fig.axes[0].get_ylim()) or save(fig, path))
+  rising = {"smim": [(epoch, 0.3 * epoch / 19) for epoch in range(20)]}
+  plotting.training_curves(rising, str(tmp_path / "bleu.png"), metric="BLEU")
+  low, high = seen["ylim"]
+  assert low < 0.0 and 0.3 < high < 0.35
+
+
 def test_training_curves_name_few_runs_one_by_one(tmp_path, monkeypatch):
   seen = {}
   save = _figure.save
