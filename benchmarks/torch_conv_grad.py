@@ -12,26 +12,14 @@ NCHW float32 as the authors' code runs it (PyTorch's oneDNN kernels),
   python -m benchmarks.torch_conv_grad
 """
 
-import time
-
 from absl import app
 from absl import flags
 
 from benchmarks import _conv_layers
+from benchmarks import _timing
 
 _THREADS = flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timings (best is kept).")
-
-
-def _best(fn):
-  """Best seconds of `fn()` over `--repeats` calls, after one warm-up."""
-  fn()
-  best = float("inf")
-  for _ in range(_REPEATS.value):
-    start = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - start)
-  return best
 
 
 def _tensors(torch, x_shape, w_shape):
@@ -63,9 +51,9 @@ def main(argv):
     ws = w.detach().requires_grad_(True)
     (F.conv2d(xs, ws, padding=1) ** 2).sum().backward()
 
-  fwd = _best(forward)
-  dw = _best(lambda: gradients(False))
-  both = _best(lambda: gradients(True))
+  fwd = _timing.best_seconds(forward, _REPEATS.value)
+  dw = _timing.best_seconds(lambda: gradients(False), _REPEATS.value)
+  both = _timing.best_seconds(lambda: gradients(True), _REPEATS.value)
   print(f"PyTorch conv: forward {fwd:.3f} s ({flop / fwd / 1e9:.0f} GFLOP/s), "
         f"weight grad {dw:.3f} s, forward + both grads {both:.3f} s")
   for name, x_shape, w_shape, stride, padding in _conv_layers.EDGE_LAYERS:
@@ -76,7 +64,8 @@ def main(argv):
       ws = w.detach().requires_grad_(True)
       (F.conv2d(xs, ws, stride=stride, padding=padding) ** 2).sum().backward()
 
-    print(f"{name}: forward + both grads {_best(step) * 1e3:.1f} ms")
+    seconds = _timing.best_seconds(step, _REPEATS.value)
+    print(f"{name}: forward + both grads {seconds * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":

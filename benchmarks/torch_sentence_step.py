@@ -28,13 +28,13 @@ BUILD_NOTES).
 
 import math
 import sys
-import time
 
 from absl import app
 from absl import flags
 import numpy as np
 
 from benchmarks import _sentence_batch
+from benchmarks import _timing
 
 _PAD, _SOS = _sentence_batch.PAD, _sentence_batch.SOS
 
@@ -110,18 +110,6 @@ def _log_normal(z, mean, logvar):
                  + math.log(2 * math.pi)).sum(-1)
 
 
-def _best_time(run_batches):
-  """Best of `--repeats` timings of `run_batches()` (one step per batch),
-  after one warm-up pass."""
-  run_batches()
-  best = float("inf")
-  for _ in range(_REPEATS.value):
-    start = time.perf_counter()
-    run_batches()
-    best = min(best, time.perf_counter() - start)
-  return best
-
-
 def main(argv):
   del argv
   try:
@@ -149,7 +137,9 @@ def main(argv):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         optimizer.step()
 
-      seconds = _best_time(lambda: [step(x) for x in batches])
+      seconds = _timing.best_seconds(
+          lambda: [step(x) for x in batches], _REPEATS.value
+      )
       rate = len(batches) * _BATCH.value / seconds
       print(f"| {d} | {kind} | {rate:.1f} | {tokens / seconds:.0f} |",
             flush=True)
