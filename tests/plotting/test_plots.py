@@ -163,9 +163,9 @@ def _sweep_curves():
   }
 
 
-def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
-    tmp_path, monkeypatch
-):
+def _capture_axes(monkeypatch):
+  """Patches `_figure.save` to record, before saving, the first axes' legend
+  texts ("legend") and y limits ("ylim"); returns the record."""
   seen = {}
   save = _figure.save
 
@@ -176,6 +176,13 @@ def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
     return save(fig, path)
 
   monkeypatch.setattr(_figure, "save", capturing_save)
+  return seen
+
+
+def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
+    tmp_path, monkeypatch
+):
+  seen = _capture_axes(monkeypatch)
   path = str(tmp_path / "curves.png")
   plotting.training_curves(_sweep_curves(), path)
   assert seen["legend"] == ["mim (10 runs)", "vae (10 runs)"]
@@ -185,10 +192,7 @@ def test_training_curves_of_a_sweep_name_losses_and_skip_the_warm_up(
 
 
 def test_training_curves_keep_a_rising_metrics_low_start(tmp_path, monkeypatch):
-  seen = {}
-  save = _figure.save
-  monkeypatch.setattr(_figure, "save", lambda fig, path: seen.update(
-      ylim=fig.axes[0].get_ylim()) or save(fig, path))
+  seen = _capture_axes(monkeypatch)
   rising = {"smim": [(epoch, 0.3 * epoch / 19) for epoch in range(20)]}
   plotting.training_curves(rising, str(tmp_path / "bleu.png"), metric="BLEU")
   low, high = seen["ylim"]
@@ -196,11 +200,7 @@ def test_training_curves_keep_a_rising_metrics_low_start(tmp_path, monkeypatch):
 
 
 def test_training_curves_name_few_runs_one_by_one(tmp_path, monkeypatch):
-  seen = {}
-  save = _figure.save
-  monkeypatch.setattr(_figure, "save", lambda fig, path: seen.update(
-      legend=[t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-  ) or save(fig, path))
+  seen = _capture_axes(monkeypatch)
   curves = dict(list(_sweep_curves().items())[:3])
   plotting.training_curves(curves, str(tmp_path / "curves.png"))
   assert seen["legend"] == list(curves)
