@@ -5,7 +5,9 @@ The decoder's 3x3, 64 -> 128 channel (gated) convolution at batch 100,
 compilation (best of 3), and `conv2d`'s inside a `lax.scan` as the training
 epoch runs it. Then the convHVAE's edge layers (thin inputs and outputs,
 strided input gradients; BUILD_NOTES, session 25): forward + both
-gradients inside a scan.
+gradients inside a scan. Last, the decoder's whole gated layer
+(`_gated_layer`) inside a scan, as `benchmarks.torch_conv_grad` times
+PyTorch's.
 Usage: python -m benchmarks.conv_grad
 """
 
@@ -48,6 +50,34 @@ def _in_scan(fn):
   return scanned
 
 
+def _gated_layer(x, w):
+  """The decoder's gated layer h * sigmoid(g), [h, g] = conv2d(x, W) with
+  W `[3, 3, 64, 128]` (`models.GatedConv`'s one convolution)."""
+  h, g = jnp.split(models.conv2d(x, w, 1, 1), 2, axis=-1)
+  return h * jax.nn.sigmoid(g)
+
+
+def _gated_layer_times(x, w):
+  """ms per batch of the gated layer inside a scan over 2 batches: forward,
+  then the VJP of a fixed cotangent in W, in x, and in both (each with its
+  forward)."""
+  xs = jnp.stack([x, x])
+  dys = jax.random.normal(jax.random.key(1), xs.shape)
+  parts = dict(
+      forward=lambda x, w, dy: _gated_layer(x, w),
+      weight=lambda x, w, dy: jax.vjp(lambda w: _gated_layer(x, w), w)[1](dy),
+      input=lambda x, w, dy: jax.vjp(lambda x: _gated_layer(x, w), x)[1](dy),
+      both=lambda x, w, dy: jax.vjp(_gated_layer, x, w)[1](dy),
+  )
+  times = {}
+  for name, part in parts.items():
+    def scanned(xs, w, dys, part=part):
+      body = lambda carry, inputs: (carry, part(inputs[0], w, inputs[1]))
+      return jax.lax.scan(body, 0, (xs, dys))[1]
+    times[name] = _best(jax.jit(scanned), xs, w, dys) / len(xs) * 1e3
+  return times
+
+
 def main():
   kx, kw = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (100, 28, 28, 64))
@@ -82,6 +112,12 @@ def main():
     both = _in_scan(jax.grad(loss, argnums=(0, 1)))
     per_batch = _best(jax.jit(both), x, w) / len(x)
     print(f"{name}: forward + both grads in a scan {per_batch * 1e3:.1f} ms")
+  x = jax.random.normal(kx, (100, 28, 28, 64))
+  w = 0.05 * jax.random.normal(kw, (3, 3, 64, 128))
+  times = _gated_layer_times(x, w)
+  print("gated decoder layer (3x3, 64 -> 2 x 64) in a scan: " + ", ".join(
+      f"{name} {ms:.1f} ms" for name, ms in times.items()
+  ) + " (weight / input / both include the forward)")
 
 
 if __name__ == "__main__":

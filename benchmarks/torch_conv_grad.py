@@ -4,7 +4,10 @@ The yardstick for what is left inside XLA's convolution kernel itself
 (issue 15): the same decoder layer (3x3, 64 -> 128 channels, batch 100,
 28 x 28) timed as `benchmarks.conv_grad` times XLA's, i.e. forward, weight
 gradient, and forward + both gradients of sum(conv(x, w)^2), best of
-`--repeats`, then the convHVAE's edge layers (forward + both gradients).
+`--repeats`, then the convHVAE's edge layers (forward + both gradients),
+then the decoder's whole gated layer as the authors write it, two 64 -> 64
+convolutions h and g and h * sigmoid(g): forward, and backward of a fixed
+cotangent in the weights, in x, and in both (each with its forward).
 NCHW float32 as the authors' code runs it (PyTorch's oneDNN kernels),
 `torch.set_num_threads(--threads)`. PyTorch is not a mimjax dependency:
 
@@ -66,6 +69,27 @@ def main(argv):
 
     seconds = _timing.best_seconds(step, _REPEATS.value)
     print(f"{name}: forward + both grads {seconds * 1e3:.1f} ms")
+  x, w = _tensors(torch, (100, 28, 28, 64), (3, 3, 64, 128))
+  w_h, w_g = w[:64].contiguous(), w[64:].contiguous()
+  dy = torch.randn(100, 64, 28, 28, generator=torch.Generator().manual_seed(1))
+
+  def gated(x_grad, w_grad):
+    xs = x.detach().requires_grad_(x_grad)
+    hs, gs = (v.detach().requires_grad_(w_grad) for v in (w_h, w_g))
+    if not (x_grad or w_grad):
+      with torch.no_grad():
+        return F.conv2d(xs, hs, padding=1) * torch.sigmoid(
+            F.conv2d(xs, gs, padding=1))
+    y = F.conv2d(xs, hs, padding=1) * torch.sigmoid(F.conv2d(xs, gs, padding=1))
+    y.backward(dy)
+
+  parts = dict(forward=(False, False), weight=(False, True),
+               input=(True, False), both=(True, True))
+  times = {name: _timing.best_seconds(lambda a=a: gated(*a), _REPEATS.value)
+           for name, a in parts.items()}
+  print("gated decoder layer (3x3, 2 x 64 -> 64): " + ", ".join(
+      f"{name} {seconds * 1e3:.1f} ms" for name, seconds in times.items()
+  ) + " (weight / input / both include the forward)")
 
 
 if __name__ == "__main__":

@@ -241,16 +241,16 @@ def evaluate_sentence_model(
         posterior_std=float(std.mean()),
         log_q_same_minus_other=float(np.mean(log_q_same - log_q_other)),
     )
-  if is_samples and not deterministic:
-    subset = x[: is_examples or n]
-    logging.info("Importance-sampled NLL: S = %d on %d sentences", is_samples,
-                 len(subset))
-    is_out = importance_sampled_nll(
-        model, params, subset, k_is, num_samples=is_samples, chunk=chunk
-    )
-    out["is_nll"] = float(is_out["nll"].mean())
-    out["is_ppl"] = metrics.perplexity(is_out["nll"], words[: len(subset)])
-    out["is_examples"] = len(subset)
+    if is_samples:
+      subset = x[: is_examples or n]
+      logging.info("Importance-sampled NLL: S = %d on %d sentences",
+                   is_samples, len(subset))
+      is_out = importance_sampled_nll(
+          model, params, subset, k_is, num_samples=is_samples, chunk=chunk
+      )
+      out["is_nll"] = float(is_out["nll"].mean())
+      out["is_ppl"] = metrics.perplexity(is_out["nll"], words[: len(subset)])
+      out["is_examples"] = len(subset)
   arrays = dict(
       melbo_nll=melbo, elbo_nll=elbo, mean=mean, std=std, z=z,
       recon_mean=recon_mean, recon_sample=recon_sample,

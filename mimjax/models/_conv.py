@@ -145,9 +145,10 @@ def _shifted_sum(x, w, stride, padding, out_hw):
   )
 
 
-def _canonical_conv(dx, w):
-  """Stride-1, unpadded conv(dx, W), written so that its transpose (dx's
-  gradient) is a convolution in XLA:CPU's canonical NHWC/HWIO layout.
+def _canonical_conv(dx, w, padding=0):
+  """Stride-1 conv(dx, W) with `padding` zeros on every side, written so
+  that its transpose (dx's gradient) is a convolution in XLA:CPU's
+  canonical NHWC/HWIO layout.
 
   The convolution reads W^T in HWOI order. JAX's transpose of it swaps the
   kernel's I and O labels back, giving conv(dy, flip(W)^T) with HWIO labels
@@ -156,9 +157,13 @@ def _canonical_conv(dx, w):
   those only in a program's entry computation, so inside a `lax.scan` body
   (the training epoch) every input gradient ran in XLA:CPU's generic
   convolution, 2.2x slower per convHVAE step (BUILD_NOTES, "Session 24").
+  The padding is the convolution's own, not a `jnp.pad` of dx: the
+  transpose of a pad is a slice, so the gradient's convolution would write
+  the padded input's (H + 2 p) x (W + 2 p) grid (15 % more on 28 x 28) and
+  then copy out its interior (BUILD_NOTES, session 31).
   """
   return jax.lax.conv_general_dilated(
-      dx, w.transpose(0, 1, 3, 2), (1, 1), "VALID",
+      dx, w.transpose(0, 1, 3, 2), (1, 1), ((padding, padding),) * 2,
       dimension_numbers=("NHWC", "HWOI", "NHWC"),
   )
 
@@ -208,7 +213,7 @@ def _input_tangent(dx, w, stride, padding, out_hw):
     return _patch_matmul(dx, w, stride, padding, out_hw)
   if stride > 1:
     return _space_to_depth_conv(dx, w, stride, padding, out_hw)
-  return _canonical_conv(_pad_spatial(dx, padding), w)
+  return _canonical_conv(dx, w, padding)
 
 
 def _batch_contracted_conv(x, dw, stride, padding):
