@@ -76,12 +76,11 @@ def main(argv):
   def gated(x_grad, w_grad):
     xs = x.detach().requires_grad_(x_grad)
     hs, gs = (v.detach().requires_grad_(w_grad) for v in (w_h, w_g))
-    if not (x_grad or w_grad):
-      with torch.no_grad():
-        return F.conv2d(xs, hs, padding=1) * torch.sigmoid(
-            F.conv2d(xs, gs, padding=1))
-    y = F.conv2d(xs, hs, padding=1) * torch.sigmoid(F.conv2d(xs, gs, padding=1))
-    y.backward(dy)
+    with torch.set_grad_enabled(x_grad or w_grad):
+      y = F.conv2d(xs, hs, padding=1) * torch.sigmoid(
+          F.conv2d(xs, gs, padding=1))
+    if y.requires_grad:
+      y.backward(dy)
 
   parts = dict(forward=(False, False), weight=(False, True),
                input=(True, False), both=(True, True))
