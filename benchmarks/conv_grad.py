@@ -32,8 +32,9 @@ def _best(fn, *args, repeats=3):
 
 
 def _in_scan(fn):
-  """`fn` over a stack of inputs inside a `lax.scan` (as the epoch program
-  runs it), its whole outputs stacked.
+  """`fn(x, w)` over stacked inputs (an array or a tuple of arrays, scanned
+  along their leading axis) inside a `lax.scan` (as the epoch program runs
+  it), its whole outputs stacked.
 
   The outputs are returned, not summed: XLA:CPU fuses a weight-gradient
   convolution into a reduction that consumes it alone, and a fused
@@ -57,11 +58,10 @@ def _gated_layer(x, w):
   return h * jax.nn.sigmoid(g)
 
 
-def _gated_layer_times(x, w):
-  """ms per batch of the gated layer inside a scan over 2 batches: forward,
-  then the VJP of a fixed cotangent in W, in x, and in both (each with its
-  forward)."""
-  xs = jnp.stack([x, x])
+def _gated_layer_times(xs, w):
+  """ms per batch of the gated layer on the stacked batches `xs` inside a
+  scan: forward, then the VJP of a fixed cotangent in W, in x, and in both
+  (each with its forward)."""
   dys = jax.random.normal(jax.random.key(1), xs.shape)
   parts = dict(
       forward=lambda x, w, dy: _gated_layer(x, w),
@@ -71,10 +71,8 @@ def _gated_layer_times(x, w):
   )
   times = {}
   for name, part in parts.items():
-    def scanned(xs, w, dys, part=part):
-      body = lambda carry, inputs: (carry, part(inputs[0], w, inputs[1]))
-      return jax.lax.scan(body, 0, (xs, dys))[1]
-    times[name] = _best(jax.jit(scanned), xs, w, dys) / len(xs) * 1e3
+    scanned = _in_scan(lambda x_dy, w, part=part: part(x_dy[0], w, x_dy[1]))
+    times[name] = _best(jax.jit(scanned), (xs, dys), w) / len(xs) * 1e3
   return times
 
 
@@ -104,17 +102,15 @@ def main():
   print(f"mimjax conv2d inside lax.scan: forward + both grads "
         f"{per_batch:.3f} s per batch")
   for name, x_shape, w_shape, stride, padding in _conv_layers.EDGE_LAYERS:
-    x = jax.random.normal(kx, (2, *x_shape))
-    w = 0.05 * jax.random.normal(kw, w_shape)
+    edge_xs = jax.random.normal(kx, (2, *x_shape))
+    edge_w = 0.05 * jax.random.normal(kw, w_shape)
     loss = lambda x, w, s=stride, p=padding: jnp.sum(
         models.conv2d(x, w, s, p) ** 2
     )
     both = _in_scan(jax.grad(loss, argnums=(0, 1)))
-    per_batch = _best(jax.jit(both), x, w) / len(x)
+    per_batch = _best(jax.jit(both), edge_xs, edge_w) / len(edge_xs)
     print(f"{name}: forward + both grads in a scan {per_batch * 1e3:.1f} ms")
-  x = jax.random.normal(kx, (100, 28, 28, 64))
-  w = 0.05 * jax.random.normal(kw, (3, 3, 64, 128))
-  times = _gated_layer_times(x, w)
+  times = _gated_layer_times(xs, w)
   print("gated decoder layer (3x3, 64 -> 2 x 64) in a scan: " + ", ".join(
       f"{name} {ms:.1f} ms" for name, ms in times.items()
   ) + " (weight / input / both include the forward)")
